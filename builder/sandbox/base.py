@@ -1,0 +1,107 @@
+"""The `Sandbox` interface every executor implements, with the limits it takes and the result it gives.
+
+A sandbox runs one untrusted Python program on one input and reports what happened, measured, without
+judging it: the judge (``builder/judge.py``) turns a :class:`RunResult` into a verdict. Expected outputs
+never enter a sandbox.
+
+The child-side protocol (see ``builder/sandbox/runner.py``): the program is compiled and executed by a small
+runner that reports, through a side channel, whether compilation failed and the class name of an uncaught
+exception (in the main thread or any other thread). ``stdin`` is a file whose offset the supervisor reads
+after the run, so ``stdin_consumed`` tells whether the program read its input at all.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: Run outcomes (``RunResult.status``).
+EXITED = "exited"  # the program ended by itself (any exit code)
+SIGNALED = "signaled"  # killed by a signal that is not one of ours (segfault, abort, ...)
+TIMEOUT = "timeout"  # over the CPU or wall time limit
+MEMORY = "memory"  # over the memory limit (memory controller, or MemoryError under rlimits)
+OUTPUT_LIMIT = "output_limit"  # wrote more than the output limit
+SANDBOX_ERROR = "sandbox_error"  # the executor failed; not the program's fault
+
+STATUSES = (EXITED, SIGNALED, TIMEOUT, MEMORY, OUTPUT_LIMIT, SANDBOX_ERROR)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-test limits. ``wall_s`` defaults to ``2 * cpu_s + 1``."""
+
+    cpu_s: float = 2.0
+    wall_s: float | None = None
+    memory_mb: int = 512
+    output_mb: int = 32
+    max_processes: int = 32
+    file_size_mb: int = 16
+
+    @property
+    def wall(self) -> float:
+        return self.wall_s if self.wall_s is not None else 2.0 * self.cpu_s + 1.0
+
+
+@dataclass
+class RunResult:
+    """What one run of a program did."""
+
+    status: str
+    exit_code: int | None = None
+    signal: int | None = None
+    stdout: bytes = b""
+    stderr_tail: bytes = b""
+    #: "compile" when the code did not compile, "run" for an uncaught exception while running, else None
+    exception_phase: str | None = None
+    #: class name of the uncaught exception (SyntaxError, IndexError, MemoryError, ...), else None
+    exception: str | None = None
+    #: True when the program moved its stdin file offset (it read its input)
+    stdin_consumed: bool = False
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    #: what went wrong in the executor, for SANDBOX_ERROR
+    error: str | None = None
+    #: free-form measurements an executor wants to expose (isolation details, retries)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class Sandbox(abc.ABC):
+    """Runs untrusted Python programs, one test at a time, under limits.
+
+    Implementations are created once per worker process and reused for many runs; ``close()`` ends every
+    process they started. They are context managers.
+    """
+
+    #: name of the isolation level reached (e.g. "none", "rlimits", "namespaces+cgroup+seccomp")
+    level: str = "none"
+
+    @abc.abstractmethod
+    def run(
+        self,
+        code: str,
+        stdin: bytes,
+        limits: Limits,
+        *,
+        argv: Sequence[str] = (),
+        files: Mapping[str, bytes] | None = None,
+    ) -> RunResult:
+        """Run ``code`` as ``__main__`` with ``stdin`` as its standard input.
+
+        ``argv`` becomes ``sys.argv[1:]``; ``files`` are written into the program's scratch directory (its
+        working directory) before it starts, e.g. the input/expected/actual files a checker reads.
+        """
+
+    def describe(self) -> dict[str, object]:
+        """The isolation reached, for the build's metadata and ``builder sandbox-check``."""
+        return {"executor": type(self).__name__, "level": self.level}
+
+    def close(self) -> None:
+        """End every process this sandbox started and free its resources."""
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

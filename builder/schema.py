@@ -1,0 +1,106 @@
+"""`datasets.Features` of every record kind, in one place.
+
+Problems follow the normalized schema of DESIGN.md (also the format of ``../shared/data/*/problems.jsonl``).
+Candidates carry the response, the extraction and the verdict columns.
+"""
+
+from __future__ import annotations
+
+from datasets import Features, Sequence, Value
+
+TEST = {"input": Value("string"), "output": Value("string")}
+
+#: Normalized problem. ``test_type`` is "stdin" (default), "functional" or "pytest"; ``fn_name`` names the
+#: function (or ``Solution.method``) for functional tests. Provenance columns: license, origin.
+PROBLEM_FEATURES = Features(
+    {
+        "problem_id": Value("string"),
+        "source": Value("string"),
+        "difficulty": Value("string"),
+        "title": Value("string"),
+        "problem": Value("string"),
+        "tests": [TEST],
+        "time_limit": Value("float64"),
+        "memory_limit": Value("int64"),
+        "float_tolerance": Value("float64"),
+        "checker": Value("string"),
+        "case_insensitive": Value("bool"),
+        "test_type": Value("string"),
+        "fn_name": Value("string"),
+        "starter_code": Value("string"),
+        "license": Value("string"),
+        "origin": Value("string"),
+    }
+)
+
+#: Columns a problem must have; the others are filled with their defaults when missing.
+PROBLEM_REQUIRED = ("problem_id", "tests")
+PROBLEM_DEFAULTS: dict[str, object] = {
+    "source": "unknown",
+    "difficulty": "unknown",
+    "title": "",
+    "problem": "",
+    "time_limit": None,
+    "memory_limit": None,
+    "float_tolerance": None,
+    "checker": None,
+    "case_insensitive": False,
+    "test_type": "stdin",
+    "fn_name": None,
+    "starter_code": None,
+    "license": None,
+    "origin": None,
+}
+
+#: Generation columns of a candidate (before execution).
+GENERATION_FEATURES = {
+    "candidate_id": Value("string"),
+    "problem_id": Value("string"),
+    "candidate_index": Value("int32"),
+    "model": Value("string"),
+    "response": Value("string"),
+    "finish_reason": Value("string"),
+    "num_tokens": Value("int32"),
+}
+
+#: Extraction columns.
+EXTRACTION_FEATURES = {
+    "reasoning": Value("string"),
+    "solution": Value("string"),
+    # "extracted" (code found in a response), "given" (solution supplied as is), "no_code"
+    "extraction": Value("string"),
+}
+
+#: Verdict columns (execution + judging).
+VERDICT_FEATURES = {
+    "verdict": Value("string"),
+    "tests_passed": Value("int32"),
+    "tests_total": Value("int32"),
+    "test_pass_rate": Value("float64"),
+    # per-test verdicts in test order: "passed", a rejection type, "sandbox_error" or "skipped"
+    "test_verdicts": Sequence(Value("string")),
+    "first_failed_test": Value("int32"),  # -1 when every test passed
+    "failed_expected_head": Value("string"),
+    "failed_actual_head": Value("string"),
+    "failed_stderr_tail": Value("string"),
+    "exception": Value("string"),  # class name of the first failing test's uncaught exception
+    # measurements (vary from run to run: not part of the byte-identical published configs)
+    "max_cpu_s": Value("float64"),
+    "max_wall_s": Value("float64"),
+    "peak_memory_mb": Value("float64"),
+}
+
+#: Context copied from the problem, so statistics need no join.
+CONTEXT_FEATURES = {
+    "source": Value("string"),
+    "difficulty": Value("string"),
+}
+
+CANDIDATE_FEATURES = Features(
+    {**GENERATION_FEATURES, **EXTRACTION_FEATURES, **VERDICT_FEATURES, **CONTEXT_FEATURES}
+)
+
+#: Quarantined input rows: what was wrong, where, and the row as JSON.
+QUARANTINE_FEATURES = Features(
+    {"kind": Value("string"), "row_id": Value("string"), "reason": Value("string"), "row": Value("string")}
+)
