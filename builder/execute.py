@@ -1,0 +1,213 @@
+"""The execution map: every candidate runs against its problem's tests in a sandbox, in parallel.
+
+``execute_stage`` is a ``datasets.map(num_proc=workers)`` over candidates. Each worker process creates its own
+sandbox (for the fork-server: one warm zygote per worker) on first use and keeps it for all its candidates. The
+worker, not the sandbox, holds the expected outputs: a program only ever receives its code and its stdin.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from datasets import Dataset, Features
+
+from builder import taxonomy as T
+from builder.judge import SKIPPED, candidate_verdict, checker_accepts, run_verdict, tokens_match
+from builder.sandbox import Sandbox, make_sandbox
+from builder.sandbox.base import Limits, RunResult
+from builder.schema import CONTEXT_FEATURES, VERDICT_FEATURES
+
+HEAD = 200
+STDERR_TAIL = 1000
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """How candidates are executed. Time and memory are caps on each problem's own limits."""
+
+    time_limit_s: float = 10.0
+    memory_limit_mb: int = 1024
+    stop_on_timeout: bool = True
+    sandbox: str = "auto"
+    allow_unsandboxed: bool = False
+    output_limit_mb: int = 32
+    #: extra attempts for a test whose run failed in the executor (sandbox_error)
+    retries: int = 2
+
+
+def limits_for(problem: dict[str, Any], config: ExecutionConfig) -> Limits:
+    """The problem's own limits, capped by the configuration; the caps when the problem states none."""
+    time_limit = problem.get("time_limit")
+    memory_limit = problem.get("memory_limit")
+    cpu = config.time_limit_s if not time_limit else min(float(time_limit), config.time_limit_s)
+    memory = config.memory_limit_mb if not memory_limit else min(int(memory_limit), config.memory_limit_mb)
+    return Limits(cpu_s=cpu, memory_mb=memory, output_mb=config.output_limit_mb)
+
+
+# --- per-worker state ------------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _worker_state(config: ExecutionConfig) -> dict[str, Any]:
+    """This process's sandbox and problem index (reset in a forked child: never share a parent's zygote)."""
+    if _STATE.get("pid") != os.getpid():
+        _STATE.clear()
+        _STATE["pid"] = os.getpid()
+    if _STATE.get("config") != config:
+        old = _STATE.pop("sandbox", None)
+        if old is not None:
+            old.close()
+        sandbox = make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed)
+        atexit.register(sandbox.close)
+        _STATE.update(config=config, sandbox=sandbox)
+    return _STATE
+
+
+def _problem(problems: Dataset, problem_id: str) -> dict[str, Any] | None:
+    key = ("index", problems._fingerprint)
+    index = _STATE.get(key)
+    if index is None:
+        index = {pid: i for i, pid in enumerate(problems["problem_id"])}
+        _STATE[key] = index
+    cached = _STATE.get("last_problem")
+    if cached is not None and cached["problem_id"] == problem_id:
+        return cached
+    if problem_id not in index:
+        return None
+    row = problems[index[problem_id]]
+    _STATE["last_problem"] = row
+    return row
+
+
+# --- judging one candidate ---------------------------------------------------------------------------
+
+
+def _program_for_test(solution: str, problem: dict[str, Any], test: dict[str, str]) -> tuple[str, str]:
+    """The program and stdin to run for one test (stdin tests run the solution as is)."""
+    if (problem.get("test_type") or "stdin") == "stdin":
+        return solution, test["input"]
+    from builder.harness import wrap_program  # functional and pytest-style tests
+
+    return wrap_program(solution, problem, test)
+
+
+def _output_checker(problem: dict[str, Any], test: dict[str, str], sandbox: Sandbox, limits: Limits):
+    test_type = problem.get("test_type") or "stdin"
+    tol = problem.get("float_tolerance")
+    if test_type == "functional":
+        from builder.harness import compare_functional
+
+        return lambda actual: compare_functional(test["output"], actual, tol if tol is not None else 1e-6)
+    if test_type == "pytest":
+        return lambda actual: True  # the test code asserts; a clean exit means every assertion held
+    if problem.get("checker"):
+        return lambda actual: checker_accepts(sandbox, problem["checker"], test["input"], test["output"], actual, limits)
+    insensitive = bool(problem.get("case_insensitive"))
+    return lambda actual: tokens_match(test["output"], actual, tol, insensitive)
+
+
+def judge_candidate(solution: str | None, problem: dict[str, Any], sandbox: Sandbox, config: ExecutionConfig) -> dict[str, Any]:
+    """Run one candidate against every test of its problem and return the verdict columns."""
+    tests = problem["tests"]
+    result: dict[str, Any] = {
+        "verdict": T.NO_CODE,
+        "tests_passed": 0,
+        "tests_total": len(tests),
+        "test_pass_rate": 0.0,
+        "test_verdicts": [],
+        "first_failed_test": -1,
+        "failed_expected_head": None,
+        "failed_actual_head": None,
+        "failed_stderr_tail": None,
+        "exception": None,
+        "max_cpu_s": 0.0,
+        "max_wall_s": 0.0,
+        "peak_memory_mb": 0.0,
+    }
+    if not solution or not solution.strip():
+        return result
+    limits = limits_for(problem, config)
+    verdicts: list[str] = []
+    stop = False
+    for i, test in enumerate(tests):
+        if stop:
+            verdicts.append(SKIPPED)
+            continue
+        code, stdin = _program_for_test(solution, problem, test)
+        output_ok = _output_checker(problem, test, sandbox, limits)
+        run = RunResult(status="sandbox_error")
+        for _attempt in range(1 + config.retries):
+            run = sandbox.run(code, stdin.encode("utf-8", errors="surrogateescape"), limits)
+            verdict = run_verdict(run, stdin, test["output"], output_ok)
+            if verdict != T.SANDBOX_ERROR:
+                break
+        verdicts.append(verdict)
+        result["max_cpu_s"] = max(result["max_cpu_s"], run.cpu_s)
+        result["max_wall_s"] = max(result["max_wall_s"], run.wall_s)
+        result["peak_memory_mb"] = max(result["peak_memory_mb"], run.peak_memory_mb)
+        if verdict != T.PASSED and result["first_failed_test"] < 0:
+            result.update(
+                first_failed_test=i,
+                failed_expected_head=test["output"][:HEAD],
+                failed_actual_head=run.stdout[:HEAD].decode("utf-8", errors="replace"),
+                failed_stderr_tail=(run.error or run.stderr_tail.decode("utf-8", errors="replace"))[-STDERR_TAIL:],
+                exception=run.exception,
+            )
+        if verdict == T.SYNTAX_ERROR or (config.stop_on_timeout and verdict in (T.TIMEOUT, T.MEMORY)):
+            stop = True
+    passed = sum(v == T.PASSED for v in verdicts)
+    result.update(
+        verdict=candidate_verdict(verdicts),
+        tests_passed=passed,
+        test_pass_rate=passed / len(tests) if tests else 0.0,
+        test_verdicts=verdicts,
+    )
+    return result
+
+
+def _execute_row(row: dict[str, Any], problems: Dataset, config_dict: dict[str, Any]) -> dict[str, Any]:
+    config = ExecutionConfig(**config_dict)
+    state = _worker_state(config)
+    problem = _problem(problems, row["problem_id"])
+    if problem is None:  # callers quarantine unknown problem ids first; this is a guard
+        raise KeyError(f"unknown problem_id {row['problem_id']}")
+    solution = row["solution"] if row.get("extraction") != T.NO_CODE else None
+    out = judge_candidate(solution, problem, state["sandbox"], config)
+    out["source"] = problem.get("source")
+    out["difficulty"] = problem.get("difficulty")
+    return out
+
+
+def execute_stage(
+    candidates: Dataset,
+    problems: Dataset,
+    config: ExecutionConfig,
+    workers: int = 1,
+    *,
+    new_fingerprint: str | None = None,
+    cache_file_name: str | None = None,
+) -> Dataset:
+    """Add the verdict columns to ``candidates`` (which must have ``solution`` and ``extraction``).
+
+    Every candidate's ``problem_id`` must exist in ``problems``. Without a fingerprint the result is never taken from
+    a cache (a cached verdict could come from an older executor).
+    """
+    drop = [c for c in (*VERDICT_FEATURES, *CONTEXT_FEATURES) if c in candidates.column_names]
+    if drop:
+        candidates = candidates.remove_columns(drop)
+    features = Features({**candidates.features, **VERDICT_FEATURES, **CONTEXT_FEATURES})
+    num_proc = max(1, min(workers, len(candidates)))
+    return candidates.map(
+        _execute_row,
+        fn_kwargs={"problems": problems, "config_dict": asdict(config)},
+        features=features,
+        num_proc=num_proc if num_proc > 1 else None,
+        desc="Executing candidates",
+        load_from_cache_file=new_fingerprint is not None,
+        new_fingerprint=new_fingerprint,
+        cache_file_name=cache_file_name,
+    )

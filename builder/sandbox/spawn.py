@@ -1,0 +1,222 @@
+"""The simple executor: a fresh ``sys.executable`` process per test, under rlimits.
+
+This is what common harnesses do, and the baseline the fork-server is benchmarked against. Each run gets a new
+session (its process group is killed after the test), an empty environment, a throwaway scratch directory as its
+working directory, and rlimits on CPU time, address space, file size, open files and processes. It does NOT hide
+the network or the user's files: its isolation level is ``rlimits``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from builder.sandbox import base
+from builder.sandbox.base import Limits, RunResult, Sandbox
+
+RUNNER = str(Path(__file__).with_name("runner.py"))
+MB = 1024 * 1024
+STDERR_TAIL = 4096
+#: environment of every child: nothing inherited from the caller (no HF_TOKEN, no PATH tricks)
+CHILD_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONIOENCODING": "utf-8",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def _memfd(name: str, data: bytes = b"") -> int:
+    fd = os.memfd_create(name, 0)
+    if data:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _read_all(fd: int, limit: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks, total = [], 0
+    while total < limit:
+        chunk = os.read(fd, min(1 << 20, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _tail(fd: int, size: int) -> bytes:
+    end = os.fstat(fd).st_size
+    return os.pread(fd, size, max(0, end - size))
+
+
+def parse_side_channel(data: bytes) -> tuple[str | None, str | None]:
+    """(phase, exception class) from the first JSON line the runner wrote, or (None, None)."""
+    for line in data.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            phase, name = record.get("phase"), record.get("exception")
+            if phase in ("compile", "run") and isinstance(name, str):
+                return phase, name[:100]
+    return None, None
+
+
+def write_scratch_files(scratch: Path, files: Mapping[str, bytes] | None) -> None:
+    for name, data in (files or {}).items():
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"scratch file names must be plain names, got {name!r}")
+        (scratch / name).write_bytes(data)
+
+
+class SpawnSandbox(Sandbox):
+    """A fresh interpreter per test (spawn-per-test baseline)."""
+
+    level = "rlimits"
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "executor": "spawn",
+            "level": self.level,
+            "isolation": ["new session", "empty environment", "scratch cwd", "rlimits"],
+        }
+
+    def run(
+        self,
+        code: str,
+        stdin: bytes,
+        limits: Limits,
+        *,
+        argv: Sequence[str] = (),
+        files: Mapping[str, bytes] | None = None,
+    ) -> RunResult:
+        scratch = Path(tempfile.mkdtemp(prefix="builder-run-"))
+        fds: list[int] = []
+        try:
+            (scratch / "solution.py").write_text(code, encoding="utf-8", errors="surrogateescape")
+            write_scratch_files(scratch, files)
+            stdin_fd = _memfd("stdin", stdin)
+            stdout_fd = _memfd("stdout")
+            stderr_fd = _memfd("stderr")
+            side_r, side_w = os.pipe()
+            fds += [stdin_fd, stdout_fd, stderr_fd, side_r]
+            return self._run(scratch, limits, argv, stdin_fd, stdout_fd, stderr_fd, side_r, side_w)
+        except OSError as exc:
+            return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run(
+        self,
+        scratch: Path,
+        limits: Limits,
+        argv: Sequence[str],
+        stdin_fd: int,
+        stdout_fd: int,
+        stderr_fd: int,
+        side_r: int,
+        side_w: int,
+    ) -> RunResult:
+        cpu_soft = max(1, math.ceil(limits.cpu_s))
+        memory = limits.memory_mb * MB
+        output = limits.output_mb * MB
+
+        def set_limits() -> None:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_soft, cpu_soft + 1))
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+            # unlimited: deep recursion works, and threads get the default 8 MB stack instead of the rlimit
+            resource.setrlimit(resource.RLIMIT_STACK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (output, output))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+            if os.geteuid() != 0:  # for root, RLIMIT_NPROC would count every root process of the machine
+                resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [self.python, "-I", RUNNER, str(side_w), "solution.py", *argv],
+            stdin=stdin_fd,
+            stdout=stdout_fd,
+            stderr=stderr_fd,
+            pass_fds=(side_w,),
+            cwd=scratch,
+            env=CHILD_ENV,
+            start_new_session=True,
+            preexec_fn=set_limits,
+        )
+        os.close(side_w)
+        timed_out = False
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            ready, _, _ = select.select([pidfd], [], [], limits.wall)
+            if not ready:
+                timed_out = True
+                _kill_group(proc.pid)
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            os.close(pidfd)
+        wall = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+        _kill_group(proc.pid)  # anything the program left behind in its session
+
+        os.set_blocking(side_r, False)
+        try:
+            side = os.read(side_r, 4096)
+        except BlockingIOError:
+            side = b""
+        phase, exception = parse_side_channel(side)
+        cpu = usage.ru_utime + usage.ru_stime
+        out_size = os.fstat(stdout_fd).st_size
+        result = RunResult(
+            status=base.EXITED,
+            stdout=_read_all(stdout_fd, output),
+            stderr_tail=_tail(stderr_fd, STDERR_TAIL),
+            exception_phase=phase,
+            exception=exception,
+            stdin_consumed=os.lseek(stdin_fd, 0, os.SEEK_CUR) > 0,
+            cpu_s=round(cpu, 4),
+            wall_s=round(wall, 4),
+            peak_memory_mb=round(usage.ru_maxrss / 1024, 2),
+        )
+        if os.WIFSIGNALED(status):
+            result.status = base.SIGNALED
+            result.signal = os.WTERMSIG(status)
+        else:
+            result.exit_code = os.WEXITSTATUS(status)
+        if timed_out or result.signal == signal.SIGXCPU or cpu > limits.cpu_s:
+            result.status = base.TIMEOUT
+        elif exception == "MemoryError":
+            result.status = base.MEMORY
+        elif out_size >= output or result.signal == signal.SIGXFSZ:
+            result.status = base.OUTPUT_LIMIT
+        return result
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
