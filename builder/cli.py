@@ -16,6 +16,46 @@ def cli() -> None:
 # --- commands are registered below; keep each one thin ---------------------------------------
 
 
+@cli.command()
+@click.option("--problems", "problems_spec", required=True, help="Problems: .jsonl/.parquet file, dataset folder or Hub id.")
+@click.option("--candidates", "candidates_spec", required=True, help="Candidates with candidate_id, problem_id and response or solution.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Verdicts file: .parquet or .jsonl.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Parallel worker processes.")
+@click.option("--time-limit", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Cap on each test's CPU seconds (a problem's own limit is used when smaller).")
+@click.option("--memory-limit", default=1024, show_default=True, type=click.IntRange(16, 1 << 20), help="Cap on memory per test, MB.")
+@click.option("--run-all-tests", is_flag=True, help="Keep running a candidate's tests after a timeout or memory failure.")
+@click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
+@click.option("--allow-unsandboxed", is_flag=True, help="Run untrusted code even where no isolation is available.")
+@click.option("--split", default="train", show_default=True, help="Split to read from folders and Hub ids.")
+def verify(
+    problems_spec: str,
+    candidates_spec: str,
+    out: str,
+    workers: int,
+    time_limit: float,
+    memory_limit: int,
+    run_all_tests: bool,
+    sandbox_kind: str,
+    allow_unsandboxed: bool,
+    split: str,
+) -> None:
+    """Extract, execute and judge candidate solutions against problems with tests."""
+    from builder.execute import ExecutionConfig
+    from builder.verify import summary_lines, verify as run_verify
+
+    config = ExecutionConfig(
+        time_limit_s=time_limit,
+        memory_limit_mb=memory_limit,
+        stop_on_timeout=not run_all_tests,
+        sandbox=sandbox_kind,
+        allow_unsandboxed=allow_unsandboxed,
+    )
+    report = run_verify(problems_spec, candidates_spec, out, config, workers=workers, split=split)
+    for line in summary_lines(report):
+        click.echo(line)
+    click.echo(f"wrote {report.candidates} verdicts to {report.out}")
+
+
 def main() -> None:
     cli(prog_name="builder")
 

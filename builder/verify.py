@@ -1,0 +1,96 @@
+"""The verify job: extract, execute and judge candidates a user already has, against problems with tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset, concatenate_datasets
+
+from builder import taxonomy as T
+from builder.errors import UserError
+from builder.execute import ExecutionConfig, execute_stage
+from builder.io import load_candidates, load_problems, quarantine_rows, write_table
+from builder.schema import CANDIDATE_FEATURES
+
+
+@dataclass
+class VerifyReport:
+    out: Path
+    candidates: int
+    counts: Counter[str]
+    quarantined: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    quarantine_path: Path | None = None
+    sandbox: dict[str, object] = field(default_factory=dict)
+
+
+def _reason_kind(reason: str) -> str:
+    """A quarantine reason without its row-specific part (for the summary)."""
+    text = reason.split(": ", 1)[-1]
+    for marker in (" has no tests", " has neither", "unknown problem_id", "malformed JSON", "duplicate ", "needs string"):
+        if marker in text:
+            return marker.strip()
+    return text[:60]
+
+
+def verify(
+    problems_spec: str,
+    candidates_spec: str,
+    out: str | Path,
+    config: ExecutionConfig,
+    workers: int = 1,
+    split: str = "train",
+) -> VerifyReport:
+    """Judge every candidate and write one verdict row per candidate to ``out`` (.parquet or .jsonl)."""
+    from builder.extract import extract_stage
+
+    out = Path(out)
+    if out.suffix not in (".parquet", ".jsonl"):
+        raise UserError(f"{out}: the output must end in .parquet or .jsonl")
+    problems, problem_quarantine = load_problems(problems_spec, split)
+    if len(problems) == 0:
+        detail = f" (first: {problem_quarantine[0]['reason']})" if len(problem_quarantine) else ""
+        raise UserError(f"no usable problems in {problems_spec}{detail}")
+    candidates, candidate_quarantine = load_candidates(candidates_spec, split)
+    known = set(problems["problem_id"])
+    unknown = candidates.filter(lambda pid: pid not in known, input_columns=["problem_id"])
+    candidates = candidates.filter(lambda pid: pid in known, input_columns=["problem_id"])
+    if len(candidates) == 0:
+        raise UserError(f"no usable candidates in {candidates_spec} (every row was malformed or names an unknown problem)")
+
+    judged = execute_stage(extract_stage(candidates), problems, config, workers)
+    columns = [c for c in CANDIDATE_FEATURES if c in judged.column_names]
+    if any(label is not None for label in judged["label"]):
+        columns.append("label")
+    judged = judged.select_columns(columns)
+    write_table(judged, out)
+
+    quarantine = [q for q in (problem_quarantine, candidate_quarantine) if len(q)]
+    if len(unknown):
+        quarantine.append(quarantine_rows(unknown, "candidates", "unknown problem_id", "candidate_id"))
+    report = VerifyReport(out=out, candidates=len(judged), counts=Counter(judged["verdict"]))
+    if quarantine:
+        merged: Dataset = concatenate_datasets(quarantine)
+        report.quarantined = len(merged)
+        report.quarantine_reasons = Counter(_reason_kind(r) for r in merged["reason"])
+        report.quarantine_path = out.with_name(out.stem + ".quarantine.jsonl")
+        write_table(merged, report.quarantine_path)
+    return report
+
+
+def summary_lines(report: VerifyReport) -> list[str]:
+    """The verdict table printed at the end of `builder verify`."""
+    total = report.candidates
+    lines = [f"{'verdict':<15}{'count':>8}{'share':>9}", "-" * 32]
+    for verdict in T.VERDICTS:
+        count = report.counts.get(verdict, 0)
+        if count:
+            lines.append(f"{verdict:<15}{count:>8}{count / total:>9.1%}")
+    lines.append("-" * 32)
+    lines.append(f"{'total':<15}{total:>8}")
+    if report.quarantined:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in report.quarantine_reasons.most_common())
+        lines.append(f"quarantined {report.quarantined} input rows ({reasons}) -> {report.quarantine_path}")
+    return lines

@@ -1,0 +1,178 @@
+"""Every verdict type and the competitive-programming habits, through real sandboxes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from builder import taxonomy as T
+from builder.execute import ExecutionConfig, judge_candidate, limits_for
+from builder.sandbox import make_sandbox
+
+SANDBOX_KINDS = ["spawn", "auto"]
+
+
+def _problem(tests: list[tuple[str, str]], **kw: object) -> dict[str, object]:
+    problem: dict[str, object] = {
+        "problem_id": "p",
+        "tests": [{"input": i, "output": o} for i, o in tests],
+        "time_limit": 1.0,
+        "memory_limit": 256,
+        "float_tolerance": None,
+        "checker": None,
+        "case_insensitive": False,
+        "test_type": "stdin",
+    }
+    problem.update(kw)
+    return problem
+
+
+DOUBLE = _problem([("21\n", "42\n"), ("5\n", "10\n")])
+
+CASES = {
+    "passed": ("print(int(input()) * 2)", T.PASSED),
+    "wa": ("print(int(input()) * 3)", T.WA),
+    "empty_output": ("x = input()", T.EMPTY_OUTPUT),
+    "no_stdin": ("print(7)", T.NO_STDIN),
+    "syntax_error": ("def f(:\n    pass", T.SYNTAX_ERROR),
+    "indentation_error": ("x = input()\n  print(x)", T.SYNTAX_ERROR),
+    "logic_error": ("n = int(input())\nprint([1][n])", T.LOGIC_ERROR),
+    "zero_division": ("n = int(input())\nprint(n // 0)", T.LOGIC_ERROR),
+    "recursion_error": ("import sys\ninput()\ndef f(n): return f(n + 1)\nf(0)", T.LOGIC_ERROR),
+    "runtime_error_import": ("input()\nimport no_such_module_here", T.RUNTIME_ERROR),
+    "runtime_error_exit_code": ("import sys\nn = int(input())\nprint(2 * n)\nsys.exit(3)", T.RUNTIME_ERROR),
+    "runtime_error_sys_exit_msg": ("import sys\ninput()\nsys.exit('bad')", T.RUNTIME_ERROR),
+    "runtime_error_segfault": ("import ctypes\ninput()\nctypes.string_at(0)", T.RUNTIME_ERROR),
+    "timeout_cpu": ("input()\nwhile True: pass", T.TIMEOUT),
+    "timeout_sleep": ("import time\ninput()\ntime.sleep(30)", T.TIMEOUT),
+    "memory": ("input()\nx = bytearray(1 << 30)\nprint(len(x))", T.MEMORY),
+    "no_code": ("", T.NO_CODE),
+    "thread_exception": ("import threading\ndef m():\n    int(input())\n    [][1]\nthreading.Thread(target=m).start()", T.LOGIC_ERROR),
+}
+
+
+@pytest.fixture(scope="module", params=SANDBOX_KINDS)
+def sandbox(request: pytest.FixtureRequest):
+    box = make_sandbox(request.param)
+    yield box
+    box.close()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_verdict_types(sandbox, name: str) -> None:
+    code, verdict = CASES[name]
+    result = judge_candidate(code, DOUBLE, sandbox, ExecutionConfig(time_limit_s=1.0))
+    assert result["verdict"] == verdict, result
+    assert result["tests_total"] == 2
+    if verdict == T.PASSED:
+        assert result["tests_passed"] == 2 and result["test_pass_rate"] == 1.0 and result["first_failed_test"] == -1
+    else:
+        assert result["tests_passed"] == 0
+
+
+def test_partial_pass_counts_and_first_failure(sandbox) -> None:
+    code = "n = int(input())\nprint(42 if n == 21 else 0)"
+    result = judge_candidate(code, DOUBLE, sandbox, ExecutionConfig())
+    assert result["verdict"] == T.WA
+    assert (result["tests_passed"], result["test_pass_rate"], result["first_failed_test"]) == (1, 0.5, 1)
+    assert result["failed_expected_head"] == "10\n" and result["failed_actual_head"] == "0\n"
+    assert result["test_verdicts"] == [T.PASSED, T.WA]
+
+
+def test_stop_after_timeout_is_configurable(sandbox) -> None:
+    code = "import time\nn = int(input())\nif n == 21: time.sleep(30)\nprint(2 * n)"
+    stopped = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionConfig(time_limit_s=0.5))
+    assert stopped["test_verdicts"] == [T.TIMEOUT, "skipped"]
+    every = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionConfig(time_limit_s=0.5, stop_on_timeout=False))
+    assert every["test_verdicts"] == [T.TIMEOUT, T.PASSED] and every["verdict"] == T.TIMEOUT
+
+
+HABITS = {
+    "deep_recursion": """
+        import sys
+        sys.setrecursionlimit(10 ** 6)
+        def depth(n):
+            return 0 if n == 0 else depth(n - 1) + 1
+        print(depth(int(input())))
+    """,
+    "thread_big_stack": """
+        import sys, threading
+        sys.setrecursionlimit(10 ** 6)
+        threading.stack_size(1 << 26)
+        def depth(n):
+            return 0 if n == 0 else depth(n - 1) + 1
+        def main():
+            print(depth(int(input())))
+        threading.Thread(target=main).start()
+    """,
+    "exit_builtin": """
+        print(int(input()))
+        exit()
+    """,
+    "open_zero": """
+        data = open(0).read().split()
+        print(int(data[0]))
+    """,
+    "stdout_buffer": """
+        import sys
+        n = sys.stdin.buffer.readline()
+        sys.stdout.buffer.write(n.strip() + b"\\n")
+    """,
+    "read_twice": """
+        import sys
+        first = sys.stdin.read()
+        second = sys.stdin.read()
+        assert second == ""
+        print(int(first))
+    """,
+}
+
+
+@pytest.mark.parametrize("habit", sorted(HABITS))
+def test_python_habits_pass(sandbox, habit: str) -> None:
+    code = textwrap.dedent(HABITS[habit])
+    problem = _problem([("100000\n", "100000\n")], time_limit=5.0, memory_limit=512)
+    result = judge_candidate(code, problem, sandbox, ExecutionConfig())
+    assert result["verdict"] == T.PASSED, result
+
+
+def test_huge_integers_print(sandbox) -> None:
+    code = "n = int(input())\nprint(10 ** n)"
+    problem = _problem([("5000\n", "1" + "0" * 5000)])
+    assert judge_candidate(code, problem, sandbox, ExecutionConfig())["verdict"] == T.PASSED
+
+
+def test_float_tolerance_and_problem_tolerance(sandbox) -> None:
+    code = "print(1 / 3)"
+    assert judge_candidate(code, _problem([("", "0.3333333")]), sandbox, ExecutionConfig())["verdict"] == T.PASSED
+    loose = _problem([("", "0.33")], float_tolerance=0.01)
+    strict = _problem([("", "0.33")])
+    assert judge_candidate(code, loose, sandbox, ExecutionConfig())["verdict"] == T.PASSED
+    assert judge_candidate(code, strict, sandbox, ExecutionConfig())["verdict"] == T.WA
+
+
+CHECKER = """
+import sys
+inp, out, ans = (open(p).read().split() for p in sys.argv[1:4])
+n = int(inp[0])
+a, b = map(int, out)
+sys.exit(0 if a + b == n and a > 0 and b > 0 else 1)
+"""
+
+
+def test_checker_program(sandbox) -> None:
+    problem = _problem([("10\n", "5 5\n"), ("3\n", "1 2\n")], checker=CHECKER)
+    ok = judge_candidate("n = int(input())\nprint(1, n - 1)", problem, sandbox, ExecutionConfig())
+    assert ok["verdict"] == T.PASSED  # differs from the answer file, accepted by the checker
+    bad = judge_candidate("n = int(input())\nprint(0, n)", problem, sandbox, ExecutionConfig())
+    assert bad["verdict"] == T.WA
+    broken = _problem([("10\n", "5 5\n")], checker="import sys\nundefined_name")
+    assert judge_candidate("print(5, 5)", broken, sandbox, ExecutionConfig())["verdict"] == T.SANDBOX_ERROR
+
+
+def test_limits_are_problem_limits_capped_by_config() -> None:
+    config = ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512)
+    assert limits_for({"time_limit": 2.0, "memory_limit": 256}, config).cpu_s == 2.0
+    assert limits_for({"time_limit": 30.0, "memory_limit": 2048}, config).memory_mb == 512
+    assert limits_for({"time_limit": None, "memory_limit": None}, config).cpu_s == 4.0
