@@ -1,0 +1,16 @@
+# Recipes for the dataset builder. `just --list` shows them.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+builder := "python -m builder.cli"
+
+# Run the test suite (the README's test command; CI runs exactly this)
+test *args:
+    python -m pytest -q {{args}}
+
+# Fast tests only (skips the slow end-to-end ones)
+test-fast *args:
+    python -m pytest -q -m "not slow" {{args}}
+
+# Re-verify candidates against problems: just verify PROBLEMS CANDIDATES [OUT] [WORKERS]
+verify problems candidates out="verdicts.parquet" workers="2" *args:
+    {{builder}} verify --problems {{problems}} --candidates {{candidates}} --out {{out}} --workers {{workers}} {{args}}
