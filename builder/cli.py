@@ -56,6 +56,30 @@ def verify(
     click.echo(f"wrote {report.candidates} verdicts to {report.out}")
 
 
+@cli.command()
+@click.argument("dist", type=click.Path(file_okay=False))
+@click.option("--check", is_flag=True, help="Only check: exit 1 when README.md or a chart is out of date (for CI).")
+def card(dist: str, check: bool) -> None:
+    """Re-render the statistics, charts and dataset card of DIST from its parquet files alone."""
+    from pathlib import Path
+
+    from builder.dist import check_card, render_card
+    from builder.errors import UserError
+
+    if not Path(dist).is_dir():
+        raise UserError(f"no such dataset folder: {dist}")
+    if check:
+        stale = check_card(Path(dist))
+        for line in stale:
+            click.echo(line, err=True)
+        if stale:
+            raise click.exceptions.Exit(1)
+        click.echo(f"{dist}: card and charts are up to date")
+        return
+    for rel in render_card(Path(dist)):
+        click.echo(f"wrote {Path(dist) / rel}")
+
+
 def main() -> None:
     cli(prog_name="builder")
 

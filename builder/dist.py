@@ -1,0 +1,133 @@
+"""The built dataset folder, laid out exactly as the Hub repository: configs, charts, card and build.json.
+
+``write_dist`` writes everything from judged candidates and problems; ``render_card`` re-renders the statistics,
+charts and card from the parquet files and ``build.json`` alone (no generation, no execution);
+``check_card`` says which of those files on disk are out of date (for CI).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from datasets import Dataset, Features
+
+from builder.errors import UserError
+from builder.stats import CONFIGS, SHARD_GLOB, compute_stats, shard_files
+
+#: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
+MAX_SHARD_BYTES = 500 << 20
+ASSETS = "assets"
+CARD = "README.md"
+BUILD = "build.json"
+
+
+def shard_name(index: int, count: int) -> str:
+    return f"train-{index:05d}-of-{count:05d}.parquet"
+
+
+def write_config(dist_dir: Path, name: str, ds: Dataset, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[Path]:
+    """Write one config as ``<name>/train-XXXXX-of-YYYYY.parquet`` shards (old shards are removed first)."""
+    folder = Path(dist_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(SHARD_GLOB):
+        old.unlink()
+    count = max(1, math.ceil(ds._estimate_nbytes() / max_shard_bytes)) if len(ds) else 1
+    count = min(count, max(1, len(ds)))
+    paths = []
+    for i in range(count):
+        path = folder / shard_name(i, count)
+        ds.shard(count, i, contiguous=True).to_parquet(str(path))
+        paths.append(path)
+    return paths
+
+
+def write_build_json(dist_dir: Path, meta: Mapping[str, Any]) -> Path:
+    path = Path(dist_dir) / BUILD
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_build_json(dist_dir: Path) -> dict[str, Any]:
+    path = Path(dist_dir) / BUILD
+    if not path.is_file():
+        raise UserError(f"{path} is missing: is {dist_dir} a dataset folder written by `builder build`?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> None:
+    """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
+    from builder.assemble import assemble, fill_token_counts, normalize_candidates
+
+    dist_dir = Path(dist_dir)
+    dist_dir.mkdir(parents=True, exist_ok=True)
+    candidates = normalize_candidates(candidates)
+    candidates, token_source = fill_token_counts(candidates, meta)
+    meta = {**meta, "token_counts": token_source}
+    for name, ds in assemble(candidates, problems, meta).items():
+        write_config(dist_dir, name, ds)
+    write_build_json(dist_dir, meta)
+    render_card(dist_dir)
+
+
+def _schemas(dist_dir: Path) -> dict[str, Features]:
+    return {name: Features.from_arrow_schema(pq.read_schema(shard_files(dist_dir, name)[0])) for name in CONFIGS}
+
+
+def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
+    """Compute the statistics of ``dist_dir`` and write the charts and card into ``out_dir``; the files written."""
+    from charts import draw_all
+    from dataset_card import render_card_text
+
+    dist_dir = Path(dist_dir)
+    missing = [name for name in CONFIGS if not shard_files(dist_dir, name)]
+    if missing:
+        raise UserError(f"{dist_dir}: no parquet files for config(s) {', '.join(missing)}")
+    meta = read_build_json(dist_dir)
+    stats = compute_stats(dist_dir)
+    charts = [p.name for p in draw_all(stats, Path(out_dir) / ASSETS)]
+    text = render_card_text(stats, meta, _schemas(dist_dir), charts)
+    (Path(out_dir) / CARD).write_text(text, encoding="utf-8")
+    return [CARD, *(f"{ASSETS}/{c}" for c in charts)]
+
+
+def render_card(dist_dir: Path) -> list[str]:
+    """Re-render the charts (``assets/*.png``) and README.md of a built folder from its parquet files alone."""
+    dist_dir = Path(dist_dir)
+    with tempfile.TemporaryDirectory(prefix="card-") as tmp:
+        written = _render_into(dist_dir, Path(tmp))
+        assets = dist_dir / ASSETS
+        assets.mkdir(exist_ok=True)
+        for stale in assets.glob("*.png"):
+            if f"{ASSETS}/{stale.name}" not in written:
+                stale.unlink()
+        for rel in written:
+            shutil.copyfile(Path(tmp) / rel, dist_dir / rel)
+    return written
+
+
+def check_card(dist_dir: Path) -> list[str]:
+    """What is out of date in the card and charts on disk (empty when they match a fresh render)."""
+    dist_dir = Path(dist_dir)
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="card-check-") as tmp:
+        written = _render_into(dist_dir, Path(tmp))
+        for rel in written:
+            on_disk = dist_dir / rel
+            if not on_disk.is_file():
+                problems.append(f"{rel} is missing")
+            elif on_disk.read_bytes() != (Path(tmp) / rel).read_bytes():
+                problems.append(f"{rel} is out of date")
+        for extra in sorted((dist_dir / ASSETS).glob("*.png")):
+            if f"{ASSETS}/{extra.name}" not in written:
+                problems.append(f"{ASSETS}/{extra.name} is stale (no chart draws it now)")
+    return problems

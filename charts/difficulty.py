@@ -1,0 +1,31 @@
+"""Pass rate by difficulty bucket, with the number of judged candidates in each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from charts import style
+
+
+def difficulty_pass_rate_chart(stats: dict[str, Any], path: Path) -> Path:
+    """Bars of the candidate pass rate per difficulty bucket; each bar is labelled with its candidate count."""
+    rows = stats["by_difficulty"]
+    labels = [r["bucket"] for r in rows]
+    rates = [100 * r["pass_rate"] if r["pass_rate"] is not None else 0.0 for r in rows]
+    with style.figure() as fig:
+        ax = fig.add_subplot()
+        x = list(range(len(rows)))
+        ax.bar(x, rates, color=style.PASSED, width=0.7)
+        for xi, row, rate in zip(x, rows, rates):
+            ax.text(xi, rate + 1.5, f"{style.pct(row['pass_rate'])}\nn={style.compact(row['candidates'])}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(x, labels, rotation=35 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
+        ax.set_ylim(0, 118)
+        ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+        ax.yaxis.grid(True)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("difficulty (Codeforces ratings in buckets of 400; other labels as given)")
+        ax.set_ylabel("candidates passing every test")
+        ax.set_title("Pass rate by difficulty")
+        fig.tight_layout()
+        return style.save(fig, path)

@@ -1,0 +1,106 @@
+"""What every column of every config means (the card's field tables). Types come from the parquet schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import Features, LargeList, List, Value
+
+_MESSAGES = "list of `{role, content}` messages (TRL conversational format)"
+
+FIELDS: dict[str, dict[str, str]] = {
+    "sft": {
+        "id": "`{problem_id}_sft_{candidate_index}`",
+        "problem": "the problem statement",
+        "response": "the model's full response (reasoning and final program); a bare solution is wrapped in one Python code block",
+        "solution": "the Python program extracted from the response, as executed",
+        "test_pass_rate": "tests passed / tests run (1.0 here: every SFT row passed every test)",
+        "tests_passed": "tests passed",
+        "tests_total": "tests of the problem",
+        "source": "where the problem comes from",
+        "difficulty": "the source's difficulty: a Codeforces rating or a label, `unknown` when absent",
+        "messages": f"{_MESSAGES}: the prompt (system + user) and the response as the assistant turn",
+    },
+    "dpo": {
+        "prompt": f"{_MESSAGES}: system + user, shared by both completions",
+        "chosen": "one assistant message: a response that passed every test",
+        "rejected": "one assistant message: a response that failed (never a `sandbox_error`)",
+        "problem_id": "the problem",
+        "rejection_type": "why the rejected response failed (the taxonomy above)",
+        "chosen_id": "`candidate_id` of the chosen response (see the `candidates` config)",
+        "rejected_id": "`candidate_id` of the rejected response",
+        "chosen_pass_rate": "test pass rate of the chosen response (1.0)",
+        "rejected_pass_rate": "test pass rate of the rejected response",
+        "source": "where the problem comes from",
+        "difficulty": "the source's difficulty label or rating",
+    },
+    "candidates": {
+        "candidate_id": "`{problem_id}_{candidate_index}` (or the id a verified corpus gave)",
+        "problem_id": "the problem",
+        "candidate_index": "index of the sample among the problem's candidates",
+        "model": "the generating model, where known",
+        "response": "the raw model response (null when a bare solution was verified)",
+        "finish_reason": "why generation stopped (`stop`, `length`)",
+        "num_tokens": "response length in tokens of the generation model (null when unavailable)",
+        "reasoning": "the response without its final program",
+        "solution": "the program that was executed",
+        "extraction": "`extracted`, `given` (a bare solution) or `no_code`",
+        "verdict": "`passed`, one of the nine rejection types, or `sandbox_error`",
+        "tests_passed": "tests passed",
+        "tests_total": "tests of the problem",
+        "test_pass_rate": "tests_passed / tests_total",
+        "test_verdicts": "per-test verdicts in test order (`passed`, a rejection type, `sandbox_error` or `skipped`)",
+        "first_failed_test": "index of the first failing test, -1 when every test passed",
+        "failed_expected_head": "first 200 characters of that test's expected output",
+        "failed_actual_head": "first 200 characters of what the program printed on it",
+        "failed_stderr_tail": "last 1,000 characters of its standard error",
+        "exception": "class name of its uncaught exception (through the runner's side channel)",
+        "source": "where the problem comes from",
+        "difficulty": "the source's difficulty label or rating",
+    },
+    "problems": {
+        "problem_id": "unique id",
+        "source": "where the problem comes from",
+        "difficulty": "the source's difficulty label or rating",
+        "title": "title",
+        "problem": "the statement",
+        "tests": "the tests every candidate ran: `{input, output}`",
+        "time_limit": "the problem's own time limit in seconds (null: the build's cap applied)",
+        "memory_limit": "the problem's own memory limit in MB (null: the build's cap applied)",
+        "float_tolerance": "tolerance for non-integer tokens (null: 1e-6)",
+        "checker": "source of a checker program, when the problem has one",
+        "case_insensitive": "yes/no answers compared case-insensitively",
+        "test_type": "`stdin`, `functional` or `pytest`",
+        "fn_name": "function called by functional tests",
+        "starter_code": "starter code given with the statement",
+        "license": "licence of the problem",
+        "origin": "`owner/repo@commit:path` or dataset id it was taken from",
+        "num_tests": "number of tests",
+        "num_candidates": "candidates generated",
+        "num_judged": "candidates judged (all but `sandbox_error`)",
+        "num_passed": "judged candidates that passed every test",
+        "pass_rate": "num_passed / num_judged (null when none judged)",
+        "pass_at_1": "unbiased pass@1 (= pass_rate)",
+        "pass_at_k": "unbiased pass@k for k = 1 .. num_judged (`pass_at_k[k-1]`), Chen et al. (2021)",
+        "empirical_difficulty": "label from the pass rate (table above): ready for RL curricula",
+    },
+}
+
+
+def type_name(feature: Any) -> str:
+    """A short, readable type for a datasets feature."""
+    if isinstance(feature, Value):
+        return feature.dtype
+    if isinstance(feature, (List, LargeList)):
+        return f"list[{type_name(feature.feature)}]"
+    if isinstance(feature, list):
+        return f"list[{type_name(feature[0])}]"
+    if isinstance(feature, dict):
+        return "{" + ", ".join(feature) + "}"
+    return type(feature).__name__
+
+
+def field_rows(config: str, features: Features) -> list[dict[str, str]]:
+    """One row per column: name, type, description."""
+    described = FIELDS.get(config, {})
+    return [{"name": name, "type": type_name(f), "description": described.get(name, "")} for name, f in features.items()]

@@ -1,0 +1,168 @@
+"""Render the dataset card: the Jinja template ``card.md.j2`` through ``huggingface_hub.DatasetCard``.
+
+Inputs are the statistics (``builder.stats.compute_stats``), the build metadata (``build.json``), the configs'
+features (from the parquet schemas) and the chart files drawn. The output is a deterministic string.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from datasets import Features
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from builder.stats import CONFIGS, fmt_float, fmt_int, fmt_pct
+from dataset_card.fields import field_rows
+
+TEMPLATE = Path(__file__).with_name("card.md.j2")
+HUB_LICENSES = {
+    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
+    "cc-by-sa-3.0", "cc-by-3.0", "cc-by-nc-sa-4.0", "odc-by", "odbl", "gpl-3.0", "lgpl-3.0", "unlicense", "other",
+}
+TAGS = ["code", "reasoning", "competitive-programming", "execution-verified", "sft", "dpo", "synthetic"]
+TOKEN_PHRASES = {
+    "generation": "as reported by the generation engine",
+    "tokenizer": "counted with the generation model's tokenizer (the responses came without counts)",
+    "unavailable": "unavailable (no counts came with the responses and no local tokenizer was named)",
+}
+
+
+def size_category(rows: int) -> str:
+    """The Hub's size_categories bucket for a row count."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+              (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+    for bound, label in bounds:
+        if rows < bound:
+            return label
+    return "n>1T" if rows >= 1_000_000_000_000 else "1B<n<10B"
+
+
+def hub_license(value: str | None) -> str:
+    text = (value or "").strip().lower()
+    return text if text in HUB_LICENSES else "other"
+
+
+def dataset_license(meta: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
+    """The recipe's ``[dataset] license``; else the sources' licence when they all share one; else ``other``."""
+    from builder.assemble import recipe_settings
+
+    chosen = recipe_settings(meta).get("license")
+    if chosen:
+        return hub_license(str(chosen))
+    licenses = {row["license"] for row in stats["licenses"]}
+    return hub_license(licenses.pop()) if len(licenses) == 1 else "other"
+
+
+def card_data(stats: Mapping[str, Any], meta: Mapping[str, Any], schemas: Mapping[str, Features], pretty_name: str, license: str) -> DatasetCardData:
+    """The YAML front matter: every config with its data files and dataset_info."""
+    sizes = stats["configs"]
+    configs = []
+    for name in CONFIGS:
+        entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train", "path": f"{name}/train-*"}]}
+        if name == "sft":
+            entry["default"] = True
+        configs.append(entry)
+    info = [
+        {
+            "config_name": name,
+            "features": schemas[name]._to_yaml_list(),
+            "splits": [{"name": "train", "num_bytes": sizes[name]["dataset_size"], "num_examples": sizes[name]["rows"]}],
+            "download_size": sizes[name]["download_size"],
+            "dataset_size": sizes[name]["dataset_size"],
+        }
+        for name in CONFIGS
+    ]
+    return DatasetCardData(
+        pretty_name=pretty_name,
+        license=license,
+        language=["en"],
+        task_categories=["text-generation"],
+        size_categories=[size_category(max(s["rows"] for s in sizes.values()))],
+        tags=TAGS,
+        configs=configs,
+        dataset_info=info,
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (dict, list)):
+        return f"`{value}`"
+    return "–" if value is None else str(value)
+
+
+def _pairs(mapping: Any) -> list[tuple[str, str]]:
+    if not isinstance(mapping, Mapping):
+        return []
+    return [(str(k), _value(v)) for k, v in mapping.items()]
+
+
+def render_card_text(
+    stats: Mapping[str, Any], meta: Mapping[str, Any], schemas: Mapping[str, Features], charts: list[str]
+) -> str:
+    """The whole README.md: YAML front matter and the card body."""
+    from builder import __version__
+    from builder.assemble import prompt_settings, recipe_settings
+    from charts import CHARTS
+
+    name = str(meta.get("name") or "dataset")
+    settings = recipe_settings(meta)
+    pretty_name = str(settings.get("pretty_name") or meta.get("pretty_name") or name)
+    license = dataset_license(meta, stats)
+    repo_id = str(meta.get("repo_id") or settings.get("repo_id") or name)
+    models = stats["summary"]["models"]
+    if meta.get("model"):
+        model_phrase = f"`{meta['model']}`"
+    elif models:
+        model_phrase = ", ".join(f"`{m}`" for m in models)
+    else:
+        model_phrase = "the generating model(s)"
+    sampling = _pairs(meta.get("sampling"))
+    sampling_phrase = ", ".join(f"{k} {v}" for k, v in sampling) if sampling else "settings not recorded"
+    system, user = prompt_settings(meta)
+    sources = [
+        {
+            "kind": src.get("kind", "–"),
+            "path": src.get("path", "–"),
+            "problems": fmt_int(src.get("problems")),
+            "quarantined": fmt_int(src.get("quarantined")),
+            "license": src.get("license") or "–",
+        }
+        for src in meta.get("sources") or []
+    ]
+    versions = dict(meta.get("versions") or {})
+    versions.setdefault("builder", __version__)
+    context = {
+        "s": stats,
+        "meta": meta,
+        "pretty_name": pretty_name,
+        "license": license,
+        "repo_id": repo_id,
+        "model_phrase": model_phrase,
+        "sampling": sampling,
+        "sampling_phrase": sampling_phrase,
+        "system_prompt": system,
+        "user_prompt": user,
+        "limits": _pairs(meta.get("limits")),
+        "sandbox": _pairs(meta.get("sandbox")),
+        "versions": _pairs(versions),
+        "sources": sources,
+        "token_phrase": TOKEN_PHRASES.get(str(meta.get("token_counts")), TOKEN_PHRASES["generation"]),
+        "charts": charts,
+        "alt": {file: alt for file, (_, alt) in CHARTS.items()},
+        "fields": [(c, field_rows(c, schemas[c])) for c in CONFIGS],
+        "licenses": stats["licenses"],
+        "citation_key": re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "dataset",
+        "builder_version": versions["builder"],
+        "num": fmt_int,
+        "pct": fmt_pct,
+        "dec": fmt_float,
+    }
+    data = card_data(stats, meta, schemas, pretty_name, license)
+    card = DatasetCard.from_template(data, template_path=str(TEMPLATE), **context)
+    text = str(card)
+    return text if text.endswith("\n") else text + "\n"
