@@ -1,0 +1,637 @@
+"""The zygote: a warm, pre-imported, locked-down interpreter that forks one isolated child per test.
+
+Started by :class:`builder.sandbox.forkserver.ForkServerSandbox` with ``sys.executable -I -c BOOT CONFIG`` in an empty
+environment; it never imports the package's ``__init__`` modules (no click, no datasets), only this module,
+``isolation``, ``cgroups`` and ``runner``. It only ever receives a program, its stdin, argv/files and the limits: the
+expected outputs stay in the supervisor.
+
+Once, at start: pre-import the modules test programs use; create the cgroup parents; unshare the mount, network, IPC
+and UTS namespaces (plus a user namespace when not root); build a minimal read-only root (``/usr`` and the Python
+prefix bound read-only, a tiny ``/etc``, ``/dev/{null,zero,full,random,urandom}``) and ``pivot_root`` into it.
+
+Per test (request: JSON header + fds [payload, stdin, stdout, stderr, side channel] over a SOCK_SEQPACKET socket):
+
+* the zygote lives in its own cgroup (memory, pids, cpuacct; moving a process between v1 groups costs ~5 ms, forking
+  into one is free): per test the limits are set and the counters reset or snapshotted;
+* a fresh PID namespace: the zygote forks an *init* that joins the leaf, unshares a mount namespace, mounts a fresh
+  ``/proc`` and a small tmpfs scratch on ``/tmp`` (its cwd), writes the files, and forks the *program* process;
+* the program process gets its own session, the memfds as fds 0/1/2 and the side channel as fd 3 (every other fd
+  closed), rlimits, a throwaway uid/gid, ``no_new_privs`` and the seccomp filter, then runs ``runner.execute``;
+* the zygote waits on the init's pidfd, polling the leaf's CPU usage (so the CPU limit covers the whole process tree
+  and is exact to a few ms) and the wall clock; on a limit it SIGKILLs the init, which takes the whole PID namespace
+  with it; otherwise the init reaps the program, reports its wait status and exits, which kills every leftover;
+* the group's counters give CPU time, peak memory and whether the OOM killer fired; the scratch tmpfs died with the
+  test's mount namespace.
+
+Every feature can be switched off (``disable`` in the config, from ``BUILDER_SANDBOX_DISABLE``) and each one that fails
+to set up is reported in the hello message with the reason; the supervisor derives the isolation level from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+
+from builder.sandbox import cgroups, isolation, runner
+
+#: modules imported once in the zygote so a test program gets them for free (stdlib only: no threads started)
+PRELOAD = (
+    "abc array bisect cmath collections collections.abc contextlib copy dataclasses datetime decimal enum fractions "
+    "functools heapq io itertools json math numbers operator queue random re statistics string struct threading "
+    "time types typing unicodedata ctypes traceback"
+).split()
+
+FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp")
+MB = 1024 * 1024
+SETUP_FAILED = 111
+
+
+def _log(msg: str) -> None:
+    if os.environ.get("BUILDER_SANDBOX_DEBUG"):
+        sys.stderr.write(f"[zygote {os.getpid()}] {msg}\n")
+        sys.stderr.flush()
+
+
+class Zygote:
+    def __init__(self, config: dict[str, object], sock: socket.socket) -> None:
+        self.config = config
+        self.sock = sock
+        self.disabled = set(config.get("disable", ()))  # type: ignore[arg-type]
+        self.uid = int(config.get("uid", 60000))  # type: ignore[arg-type]
+        self.features: dict[str, bool] = {name: False for name in FEATURES}
+        self.errors: dict[str, str] = {}
+        self.cg: cgroups.CgroupManager | None = None
+        self.seccomp: isolation.SeccompFilter | None = None
+        self.pidns_fd: int | None = None
+        self.root_kind = "host"
+        self.ncpu = max(1, len(os.sched_getaffinity(0)))
+        self.base_vm = 0
+
+    # ------------------------------------------------------------------------------------------------ setup --
+    def setup(self) -> dict[str, object]:
+        for name in PRELOAD:
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+        sys.dont_write_bytecode = True
+        euid = os.geteuid()
+        self._try("cgroup", lambda: self._setup_cgroup())
+        if "seccomp" not in self.disabled:
+            try:
+                program = isolation.build_seccomp_filter() if isolation.seccomp_supported() else None
+                if program is None:
+                    self.errors["seccomp"] = "no seccomp filter for this architecture or kernel"
+                else:
+                    self.seccomp = isolation.SeccompFilter(program)
+                    self.features["seccomp"] = True
+            except OSError as exc:
+                self.errors["seccomp"] = str(exc)
+        else:
+            self.errors["seccomp"] = "disabled"
+        self._setup_namespaces(euid)
+        if self.features["utsns"]:
+            try:
+                isolation.sethostname("sandbox")
+            except OSError as exc:
+                self.errors["utsns"] = str(exc)
+        if self.features["mountns"]:
+            root_dir = str(self.config.get("root_dir") or "")
+            try:
+                if not root_dir:
+                    raise OSError("no root directory given")
+                self.root_kind = build_root(root_dir, self.uid if self.features.get("uid_possible") else 0)
+            except OSError as exc:
+                self.features["mountns"] = False
+                self.errors["mountns"] = f"minimal root: {exc}"
+        if "uid" in self.disabled:
+            self.errors["uid"] = "disabled"
+        elif euid == 0 and not self.features["userns"]:
+            self.features["uid"] = True
+        else:
+            self.errors["uid"] = "not root in the initial user namespace: no throwaway uid"
+        if "nnp" in self.disabled:
+            self.errors["nnp"] = "disabled"
+        else:
+            self.features["nnp"] = True
+        self.features.pop("uid_possible", None)
+        self.base_vm = _vm_size()
+        return {
+            "op": "hello",
+            "pid": os.getpid(),
+            "features": self.features,
+            "errors": self.errors,
+            "root": self.root_kind,
+            "cgroup_version": self.cg.version if self.cg else None,
+            "cgroup_parents": self.cg.parents if self.cg else {},
+            "python": sys.version.split()[0],
+        }
+
+    def _try(self, feature: str, fn) -> None:  # type: ignore[no-untyped-def]
+        if feature in self.disabled:
+            self.errors[feature] = "disabled"
+            return
+        try:
+            fn()
+            self.features[feature] = True
+        except OSError as exc:
+            self.errors[feature] = str(exc)
+
+    def _setup_cgroup(self) -> None:
+        cg = cgroups.CgroupManager.create(str(self.config.get("tag", f"builder-sbx-{os.getpid()}")))
+        try:
+            cg.join()
+        except OSError:
+            cg.close()
+            raise
+        self.cg = cg
+
+    def _setup_namespaces(self, euid: int) -> None:
+        wanted = {
+            "mountns": isolation.CLONE_NEWNS,
+            "netns": isolation.CLONE_NEWNET,
+            "ipcns": isolation.CLONE_NEWIPC,
+            "utsns": isolation.CLONE_NEWUTS,
+        }
+        for name in list(wanted):
+            if name in self.disabled:
+                self.errors[name] = "disabled"
+                del wanted[name]
+        flags = 0
+        for value in wanted.values():
+            flags |= value
+        if euid != 0:
+            if "userns" in self.disabled:
+                self.errors["userns"] = "disabled"
+            elif flags or "pidns" not in self.disabled:
+                uid, gid = os.getuid(), os.getgid()
+                try:
+                    isolation.unshare(isolation.CLONE_NEWUSER)
+                    _write_file("/proc/self/setgroups", "deny")
+                    _write_file("/proc/self/uid_map", f"0 {uid} 1")
+                    _write_file("/proc/self/gid_map", f"0 {gid} 1")
+                    self.features["userns"] = True
+                except OSError as exc:
+                    self.errors["userns"] = str(exc)
+        else:
+            self.errors["userns"] = "not needed (root)"
+            self.features["uid_possible"] = True
+        if flags:
+            try:
+                isolation.unshare(flags)
+                for name in wanted:
+                    self.features[name] = True
+            except OSError:
+                for name, flag in wanted.items():  # find out which ones work on their own
+                    try:
+                        isolation.unshare(flag)
+                        self.features[name] = True
+                    except OSError as exc:
+                        self.errors[name] = str(exc)
+        if self.features["mountns"]:
+            try:
+                isolation.mount(None, "/", None, isolation.MS_REC | isolation.MS_PRIVATE)
+            except OSError as exc:
+                self.features["mountns"] = False
+                self.errors["mountns"] = str(exc)
+        if "pidns" in self.disabled:
+            self.errors["pidns"] = "disabled"
+        else:
+            try:  # a PID namespace per test: reset pid_for_children to our own, then unshare a fresh one
+                fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+                isolation.setns(fd, isolation.CLONE_NEWPID)
+                isolation.unshare(isolation.CLONE_NEWPID)
+                isolation.setns(fd, isolation.CLONE_NEWPID)
+                self.pidns_fd = fd
+                self.features["pidns"] = True
+            except OSError as exc:
+                self.errors["pidns"] = str(exc)
+        if self.features["pidns"] and not self.features["mountns"]:
+            pass  # a PID namespace without our own /proc: processes are still contained and killed as a tree
+
+    # ------------------------------------------------------------------------------------------------ serve --
+    def serve(self) -> None:
+        while True:
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 8)
+            except (ConnectionError, OSError):
+                return
+            if not msg:
+                return
+            request = json.loads(msg)
+            if request.get("op") == "exit":
+                return
+            try:
+                reply = self.run(request, fds)
+            except Exception as exc:  # noqa: BLE001 - reported to the supervisor as a sandbox error
+                reply = {"ok": False, "error": f"zygote: {type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+            finally:
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            try:
+                self.sock.send(json.dumps(reply).encode())
+            except OSError:
+                return
+
+    def run(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
+        if len(fds) != 5:
+            return {"ok": False, "error": f"zygote: expected 5 fds, got {len(fds)}"}
+        limits = request["limits"]
+        assert isinstance(limits, dict)
+        cpu_limit = float(limits["cpu_s"])
+        wall_limit = float(limits["wall_s"])
+        memory = int(limits["memory_mb"]) * MB
+        snap = self.cg.prepare(memory, int(limits["max_processes"])) if self.cg else None
+        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        started = time.monotonic()
+        try:
+            if self.pidns_fd is not None:
+                isolation.setns(self.pidns_fd, isolation.CLONE_NEWPID)
+                isolation.unshare(isolation.CLONE_NEWPID)
+            pid = os.fork()
+            if pid == 0:  # the test's init
+                try:
+                    os.close(status_r)
+                    self._init(limits, fds, status_w)
+                except BaseException:  # noqa: BLE001
+                    try:
+                        os.write(status_w, json.dumps({"error": "init: " + traceback.format_exc()[-1500:]}).encode())
+                    except BaseException:  # noqa: BLE001
+                        pass
+                os._exit(SETUP_FAILED)
+            os.close(status_w)
+            status_w = -1
+            if self.pidns_fd is not None:
+                isolation.setns(self.pidns_fd, isolation.CLONE_NEWPID)
+            killed, init_status = self._wait(pid, snap, cpu_limit, wall_limit, started)
+            wall = time.monotonic() - started
+            report_raw = _read_all_fd(status_r)
+        finally:
+            os.close(status_r)
+            if status_w >= 0:
+                os.close(status_w)
+        reply: dict[str, object] = {"ok": True, "killed": killed, "wall_s": wall, "init_status": init_status}
+        try:
+            report = json.loads(report_raw) if report_raw else {}
+        except ValueError:
+            report = {"error": f"bad init report {report_raw[:200]!r}"}
+        reply.update(report)
+        if self.cg is not None and snap is not None:
+            usage = self.cg.measure(snap)
+            if self.pidns_fd is None:
+                reply["stray_killed"] = self.cg.kill_others()
+            reply.update(cpu_s=usage.cpu_s, peak_bytes=usage.peak_bytes, oom_kills=usage.oom_kills, pids_limited=usage.pids_limited)
+        else:
+            reply.update(cpu_s=float(report.get("ru_cpu", 0.0)), peak_bytes=int(report.get("ru_maxrss_kb", 0)) * 1024, oom_kills=0, pids_limited=False)
+        if "error" in report:
+            reply["ok"] = False
+        return reply
+
+    def _wait(self, pid: int, snap: cgroups.Snapshot | None, cpu_limit: float, wall_limit: float, started: float) -> tuple[str | None, int]:
+        pidfd = os.pidfd_open(pid)
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        poller.register(self.sock.fileno(), select.POLLIN | select.POLLHUP)
+        killed: str | None = None
+        try:
+            while True:
+                now = time.monotonic()
+                remaining_wall = started + wall_limit - now
+                if remaining_wall <= 0:
+                    killed = "wall"
+                    break
+                timeout = remaining_wall
+                if self.cg is not None and snap is not None:
+                    remaining_cpu = cpu_limit - (self.cg.cpu_s() - snap.cpu_s)
+                    if remaining_cpu <= 0:
+                        killed = "cpu"
+                        break
+                    timeout = min(timeout, max(0.002, remaining_cpu / self.ncpu))
+                events = poller.poll(max(1, math.ceil(timeout * 1000)))
+                if any(fd == pidfd for fd, _ in events):
+                    break
+                if any(fd == self.sock.fileno() for fd, _ in events):
+                    os.kill(pid, signal.SIGKILL)  # the supervisor is gone: end the test and ourselves
+                    os.waitpid(pid, 0)
+                    os._exit(0)
+            if killed is not None:
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+        finally:
+            os.close(pidfd)
+        return killed, status
+
+    # ------------------------------------------------------------------------------------------------- init --
+    def _init(self, limits: dict, fds: list[int], status_w: int) -> None:
+        """The test's init process (PID 1 of the test's PID namespace when there is one). Never returns."""
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1 and self.pidns_fd is None:
+            os._exit(SETUP_FAILED)
+        self.sock.close()
+        if self.pidns_fd is not None:
+            os.close(self.pidns_fd)
+        if self.pidns_fd is None:
+            isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+        payload_fd, stdin_fd, stdout_fd, stderr_fd, side_fd = fds
+        payload = json.loads(_pread_all(payload_fd))
+        uid = self.uid if self.features["uid"] else os.getuid()
+        gid = self.uid if self.features["uid"] else os.getgid()
+        scratch_mb = int(limits.get("scratch_mb", 64))
+        host_scratch = None
+        if self.features["mountns"]:
+            isolation.unshare(isolation.CLONE_NEWNS)
+            # a fresh /proc: the test's PID namespace only; without one, other users' processes hidden (hidepid)
+            proc_opts = None if self.pidns_fd is not None else "hidepid=2"
+            isolation.mount("proc", "/proc", "proc", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC, proc_opts)
+            opts = f"size={scratch_mb}m,nr_inodes=16384,mode=0700,uid={uid},gid={gid}"
+            isolation.mount("tmpfs", "/tmp", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV, opts)
+            isolation.mount("tmpfs", "/dev/shm", "tmpfs", isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC, f"size={scratch_mb}m,mode=1777")
+            scratch = "/tmp"
+        else:
+            scratch = host_scratch = tempfile.mkdtemp(prefix="builder-run-")
+            os.chown(scratch, uid, gid)
+        try:
+            _write_file("/proc/self/oom_score_adj", "-1000")  # the OOM killer takes the program, never its init
+        except OSError:
+            pass
+        for name, data in payload.get("files", {}).items():
+            path = os.path.join(scratch, name)
+            with open(path, "wb") as fh:
+                fh.write(bytes.fromhex(data))
+            os.chown(path, uid, gid)
+        code: str = payload["code"]
+        argv: list[str] = payload.get("argv", [])
+        setup_r, setup_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(setup_r)
+                self._program(code, argv, limits, (stdin_fd, stdout_fd, stderr_fd, side_fd, setup_w), scratch, uid, gid)
+            except BaseException:  # noqa: BLE001
+                try:
+                    os.write(4, ("program setup: " + traceback.format_exc()[-1500:]).encode())
+                except BaseException:  # noqa: BLE001
+                    pass
+            os._exit(SETUP_FAILED)
+        os.close(setup_w)
+        for fd in fds:
+            os.close(fd)
+        status, usage = None, None
+        while True:
+            try:
+                pid, st, ru = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            if pid == child:
+                status, usage = st, ru
+                break
+        setup_error = _read_all_fd(setup_r).decode("utf-8", errors="replace")
+        if self.pidns_fd is None:
+            _kill_descendants()
+        if host_scratch:
+            shutil.rmtree(host_scratch, ignore_errors=True)
+        report: dict[str, object] = {"status": status}
+        if usage is not None:
+            report.update(ru_cpu=usage.ru_utime + usage.ru_stime, ru_maxrss_kb=usage.ru_maxrss)
+        if setup_error:
+            report["error"] = setup_error
+        os.write(status_w, json.dumps(report).encode())
+        os._exit(0)
+
+    # ---------------------------------------------------------------------------------------------- program --
+    def _program(self, code: str, argv: list[str], limits: dict, fds: tuple[int, ...], scratch: str, uid: int, gid: int) -> None:
+        """The program process: lock down, then run the program as ``__main__``. Never returns."""
+        os.setsid()
+        stdin_fd, stdout_fd, stderr_fd, side_fd, setup_w = fds
+        # move every fd out of the 0..4 range first, then into place
+        moved = [os.dup(fd) for fd in fds]
+        for target, fd in enumerate(moved):
+            os.dup2(fd, target, inheritable=True)
+        os.closerange(5, _max_fd())
+        os.chdir(scratch)
+        cpu_limit = float(limits["cpu_s"])
+        output = int(limits["output_mb"]) * MB
+        cpu_soft = max(1, math.ceil(cpu_limit)) + (1 if self.cg else 0)
+        _setrlimit(resource.RLIMIT_CPU, cpu_soft, cpu_soft + 1)
+        _setrlimit(resource.RLIMIT_FSIZE, output, output)
+        _setrlimit(resource.RLIMIT_NOFILE, 256, 256)
+        _setrlimit(resource.RLIMIT_CORE, 0, 0)
+        _setrlimit(resource.RLIMIT_STACK, resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+        if self.cg is None:  # no memory controller: address space as the last line (on top of what we inherit)
+            memory = int(limits["memory_mb"]) * MB + self.base_vm
+            _setrlimit(resource.RLIMIT_AS, memory, memory)
+        if self.features["uid"]:
+            _setrlimit(resource.RLIMIT_NPROC, int(limits["max_processes"]), int(limits["max_processes"]))
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        if self.seccomp is not None:
+            self.seccomp.install()
+        elif self.features["nnp"]:
+            isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
+        try:
+            _write_file("/proc/self/oom_score_adj", "0")  # inherited -1000 from the zygote: the program is killable
+        except OSError:
+            pass
+        os.close(4)  # setup done: from here on, anything is the program's own doing
+        status = runner.execute(code, 3, argv)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+        os._exit(status)
+
+
+# ------------------------------------------------------------------------------------------------------ root --
+def build_root(root: str, uid: int) -> str:
+    """Mount a minimal read-only root at ``root`` and pivot into it; returns "pivot_root" or "chroot"."""
+    M = isolation
+    M.mount("tmpfs", root, "tmpfs", M.MS_NOSUID | M.MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    bound: list[str] = []
+
+    def covered(path: str) -> bool:
+        return any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound)
+
+    def bind_dir(path: str) -> None:
+        if covered(path) or not os.path.isdir(path):
+            return
+        os.makedirs(root + path, exist_ok=True)
+        M.bind_mount(path, root + path, readonly=True, extra=M.MS_NODEV)
+        bound.append(path)
+
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):
+            os.symlink(os.readlink(top), root + top)
+        elif os.path.isdir(top):
+            bind_dir(top)
+    python_dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    python_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    for entry in sys.path:
+        if entry and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
+            python_dirs.add(entry)
+    for path in sorted({os.path.realpath(p) for p in python_dirs if p}, key=len):
+        if path != "/" and os.path.isdir(path):
+            bind_dir(path)
+    for path in sorted({p for p in python_dirs if p and os.path.realpath(p) != p and not os.path.exists(root + p)}):
+        if os.path.islink(path) and not covered(path):  # a symlinked prefix: same link inside
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            os.symlink(os.readlink(path), root + path)
+    os.makedirs(root + "/etc", exist_ok=True)
+    _write_file(root + "/etc/passwd", f"root:x:0:0:root:/:/bin/false\nsandbox:x:{uid}:{uid}:sandbox:/tmp:/bin/false\n")
+    _write_file(root + "/etc/group", f"root:x:0:\nsandbox:x:{uid}:\n")
+    _write_file(root + "/etc/hostname", "sandbox\n")
+    _write_file(root + "/etc/hosts", "127.0.0.1 localhost sandbox\n")
+    for name in ("ld.so.cache", "localtime"):
+        host = "/etc/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), root + host)
+        elif os.path.isfile(host):
+            _write_file(root + host, "")
+            M.bind_mount(host, root + host, readonly=True, extra=M.MS_NODEV)
+    os.makedirs(root + "/dev/shm", exist_ok=True)
+    for name in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists("/dev/" + name):
+            _write_file(root + "/dev/" + name, "")
+            M.bind_mount("/dev/" + name, root + "/dev/" + name, readonly=False, extra=M.MS_NOEXEC)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, root + "/dev/" + name)
+    os.makedirs(root + "/proc", exist_ok=True)
+    os.makedirs(root + "/tmp", exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    os.chdir(root)
+    kind = "pivot_root"
+    try:
+        M.pivot_root(".", ".")
+        M.umount2(".", M.MNT_DETACH)
+    except OSError:
+        os.chroot(".")
+        kind = "chroot"
+    os.chdir("/")
+    M.mount(None, "/", None, M.MS_REMOUNT | M.MS_RDONLY | M.MS_NOSUID | M.MS_NODEV)
+    return kind
+
+
+# ----------------------------------------------------------------------------------------------------- utils --
+def _write_file(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_all_fd(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _pread_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    data, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
+        if not chunk:
+            break
+        data.append(chunk)
+        offset += len(chunk)
+    return b"".join(data)
+
+
+def _setrlimit(which: int, soft: int, hard: int) -> None:
+    _cur_soft, cur_hard = resource.getrlimit(which)
+    if cur_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > cur_hard) and os.geteuid() != 0:
+        hard = cur_hard
+        soft = min(soft, hard) if soft != resource.RLIM_INFINITY else hard
+    resource.setrlimit(which, (soft, hard))
+
+
+def _max_fd() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 65536
+
+
+def _vm_size() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _kill_descendants() -> None:
+    """Without a PID namespace: SIGKILL every process reparented to us (we are a child subreaper), until none is left."""
+    me = os.getpid()
+    for _round in range(1000):
+        children = []
+        try:
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        with open(f"/proc/{entry}/stat", "rb") as fh:
+                            stat = fh.read()
+                        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+                    except (OSError, ValueError):
+                        continue
+                    if ppid == me:
+                        children.append(int(entry))
+        except OSError:
+            pass
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reaped = False
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                break
+            reaped = True
+        if not children and not reaped:
+            time.sleep(0.001)
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    sock = socket.socket(fileno=int(config["fd"]))
+    zygote = Zygote(config, sock)
+    try:
+        hello = zygote.setup()
+    except BaseException as exc:  # noqa: BLE001
+        hello = {"op": "hello", "fatal": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()[-2000:]}
+        sock.send(json.dumps(hello).encode())
+        return
+    _log(f"ready: {hello}")
+    sock.send(json.dumps(hello).encode())
+    try:
+        zygote.serve()
+    finally:
+        if zygote.cg is not None:
+            try:
+                zygote.cg.close()
+            except OSError:
+                pass
