@@ -17,11 +17,11 @@ Rules (DESIGN.md, issue 2), in the order they apply:
    ``shell``, ``text``, ``json``, ``cpp``, …) are not code. An empty block is not code: an earlier one is taken.
 4. **Fragments** (``resolve_fragments=True``, the default). When that last block is only a fragment (it defines
    no function or class and uses names it does not bind) and an earlier code block defines those names:
-   - if the earlier block only defines things (it runs nothing when executed), the program is the earlier block
-     followed by the fragment: ``def main(): …`` then ``threading.Thread(target=main).start()``, which is what
-     the response tells the reader to run;
-   - if the earlier block is a complete program (it runs something), the fragment is a demonstration of it on the
-     samples (``print(solve(2, 4))  # Expected Output: 4``) and the program is the earlier block.
+   - if the earlier block is not a complete program (outside its functions it neither reads stdin nor calls a
+     function it defines), the program is the earlier block followed by the fragment: ``def main(): …`` then
+     ``threading.Thread(target=main).start()``, which is what the response tells the reader to run;
+   - if the earlier block is a complete program, the fragment is a demonstration of it on the samples
+     (``print(solve(2, 4))  # Expected Output: 4``) and the program is the earlier block.
    LiveCodeBench's and MapCoder's extractors take the fragment alone, a program that cannot run (NameError);
    ``resolve_fragments=False`` does the same.
 5. ``no_code`` when nothing is found. The code is stripped of surrounding whitespace.
@@ -154,6 +154,14 @@ _PYTHONISH_LINE = re.compile(
 )
 
 
+def _parse(code: str) -> ast.Module | None:
+    """The syntax tree of ``code``, or None when it does not parse (or is too deep to: model text is hostile)."""
+    try:
+        return ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
 def _substantive(stmt: ast.stmt) -> bool:
     """A statement that is real code, not a bare value (sample output such as ``3``, ``YES`` or ``[1, 2]`` parses)."""
     if isinstance(stmt, ast.AnnAssign):  # "Input: 3"
@@ -163,30 +171,39 @@ def _substantive(stmt: ast.stmt) -> bool:
     return True
 
 
-def _runs_something(code: str) -> bool:
-    """Whether a program does anything when run (not only definitions, imports and constants)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+def _is_complete_program(code: str) -> bool:
+    """Whether a program runs by itself: outside its functions it reads stdin or calls a function it defines.
+
+    ``def main(): …`` alone, or with top-level set-up (``sys.setrecursionlimit(…)``, ``threading.stack_size(…)``),
+    is not complete; with ``main()``, ``if __name__ == "__main__": main()`` or ``n = int(input())`` it is.
+    """
+    tree = _parse(code)
+    if tree is None:
         return True
-    quiet = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Import | ast.ImportFrom | ast.Pass
-    for stmt in tree.body:
-        if isinstance(stmt, quiet):
+    scopes = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+    defined = {s.name for s in tree.body if isinstance(s, scopes)}
+    todo: list[ast.AST] = [s for s in tree.body if not isinstance(s, scopes)]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, scopes | ast.Lambda):
             continue
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):  # docstring
-            continue
-        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            if not any(isinstance(n, ast.Call) for n in ast.walk(stmt)):
-                continue
-        return True
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in defined | {"input", "open"}:
+                return True
+            if isinstance(func, ast.Attribute) and any(
+                isinstance(n, ast.Attribute) and n.attr == "stdin" or isinstance(n, ast.Name) and n.id == "stdin"
+                for n in ast.walk(func.value)
+            ):
+                return True
+        todo.extend(ast.iter_child_nodes(node))
     return False
 
 
 def looks_like_python(code: str) -> bool:
     """Whether an unlabelled block holds a program rather than sample input/output or prose."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    tree = _parse(code)
+    if tree is None:
         # A program cut short (max_tokens) or with a bug still counts when several lines read as Python.
         hits = sum(bool(_PYTHONISH_LINE.match(line)) for line in code.splitlines())
         return hits >= 2
@@ -195,9 +212,8 @@ def looks_like_python(code: str) -> bool:
 
 def _names(code: str) -> tuple[set[str], set[str], bool] | None:
     """(names bound anywhere, names loaded anywhere, defines a function/class) or None when it does not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
+    tree = _parse(code)
+    if tree is None:
         return None
     bound: set[str] = set()
     loaded: set[str] = set()
@@ -249,8 +265,13 @@ def _split_reasoning(response: str) -> tuple[str | None, str]:
         opened = head.find(_THINK_OPEN)
         if opened >= 0:
             head = head[:opened] + head[opened + len(_THINK_OPEN) :]
+        answer = response[close + len(_THINK_CLOSE) :]
+        reopened = answer.find(_THINK_OPEN)
+        if reopened >= 0:  # a new reasoning section that never closes: not part of the answer
+            head += "\n" + answer[reopened + len(_THINK_OPEN) :]
+            answer = answer[:reopened]
         reasoning = head.replace(_THINK_OPEN, "").replace(_THINK_CLOSE, "")
-        return reasoning.strip(), response[close + len(_THINK_CLOSE) :]
+        return reasoning.strip(), answer
     opened = response.find(_THINK_OPEN)
     if opened >= 0:  # unclosed: everything is reasoning
         return (response[:opened] + response[opened + len(_THINK_OPEN) :]).strip(), ""
@@ -282,7 +303,7 @@ def extract_response(response: str | None, *, resolve_fragments: bool = True) ->
         head = _completion(last.content, candidates[:-1])
         if head is not None:
             first = head
-            if _runs_something(head.content):  # a full program, then a demo of it on the samples: the program
+            if _is_complete_program(head.content):  # a full program, then a demo of it on the samples: the program
                 code = head.content.strip()
             else:  # definitions, then the line that runs them: both
                 code = head.content.strip() + "\n\n" + code

@@ -176,6 +176,25 @@ def test_a_lone_closing_think_tag_ends_reasoning_opened_by_the_template() -> Non
     assert ex == Extraction(reasoning="Double the number.", code=PROGRAM, status="extracted")
 
 
+def test_a_second_unclosed_think_after_the_answer_is_reasoning_too() -> None:
+    response = f"<think>plan</think>\n{fence(PROGRAM)}\n<think>second thoughts:\n{fence('print(0)')}"
+    ex = extract_response(response)
+    assert ex.code == PROGRAM
+    assert ex.reasoning.startswith("plan") and "print(0)" in ex.reasoning
+
+
+# -------------------------------------------------------------------------------------------- hostile text
+
+
+@pytest.mark.parametrize("code", ["x = " + "+".join(["1"] * 200_000), "x = " + "-" * 100_000 + "1"])
+def test_text_too_deep_to_parse_does_not_crash(code: str) -> None:
+    # ast.parse raises RecursionError / MemoryError on these; extraction must still answer
+    assert extract_response(fence(code)).code == code
+    assert extract_response(f"{fence(code)}\n{fence('main()')}").code == "main()"
+    assert extract_response(f"{fence(MAIN)}\n{fence(code)}").code == code
+    assert extract_response(f"{fence(MAIN)}\n{fence(code, '')}").code == MAIN  # unlabelled, unparsable, one line
+
+
 # -------------------------------------------------------------------------------------------- fragments
 
 MAIN = "import sys\nimport threading\n\ndef main():\n    n = int(sys.stdin.readline())\n    print(n * 2)"
@@ -187,6 +206,19 @@ def test_a_fragment_that_runs_earlier_definitions_is_joined_to_them() -> None:
     ex = extract_response(response)
     assert ex.code == MAIN + "\n\n" + THREAD
     assert ex.reasoning == "The program:"
+
+
+def test_top_level_set_up_does_not_make_definitions_a_complete_program() -> None:
+    setup = MAIN.replace("\n\ndef main", "\n\nsys.setrecursionlimit(1 << 25)\nthreading.stack_size(1 << 26)\ninput = sys.stdin.readline\n\ndef main")
+    ex = extract_response(f"{fence(setup)}\nRun it:\n{fence(THREAD)}\n")
+    assert ex.code == setup + "\n\n" + THREAD
+
+
+@pytest.mark.parametrize("entry", ["main()", 'if __name__ == "__main__":\n    main()', "data = sys.stdin.read()"])
+def test_a_fragment_after_a_complete_program_is_dropped(entry: str) -> None:
+    program = MAIN + "\n\n" + entry
+    ex = extract_response(f"{fence(program)}\nOr in a thread:\n{fence(THREAD)}\n")
+    assert ex.code == program
 
 
 def test_without_fragment_resolution_the_last_block_is_taken_as_is() -> None:
