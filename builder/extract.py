@@ -20,10 +20,11 @@ Rules (DESIGN.md, issue 2), in the order they apply:
    - if the earlier block is not a complete program (outside its functions it neither reads stdin nor calls a
      function it defines), the program is the earlier block followed by the fragment: ``def main(): …`` then
      ``threading.Thread(target=main).start()``, which is what the response tells the reader to run;
-   - if the earlier block is a complete program, the fragment is a demonstration of it on the samples
-     (``print(solve(2, 4))  # Expected Output: 4``) and the program is the earlier block.
-   LiveCodeBench's and MapCoder's extractors take the fragment alone, a program that cannot run (NameError);
-   ``resolve_fragments=False`` does the same.
+   - if the earlier block is a complete program, the last block (often a demonstration on the samples,
+     ``print(solve(2, 4))  # Expected Output: 4``) stays the final program, as rule 3 says: a response whose final
+     block is not its solution is judged (and rejected) as written, so it does not become an SFT sample.
+   LiveCodeBench's and MapCoder's extractors always take the fragment alone, a program that cannot run
+   (NameError); ``resolve_fragments=False`` does the same.
 5. ``no_code`` when nothing is found. The code is stripped of surrounding whitespace.
 
 When there is no reasoning tag, the reasoning is the text before the first line of the program's block (the whole
@@ -301,12 +302,11 @@ def extract_response(response: str | None, *, resolve_fragments: bool = True) ->
     code, first = last.content.strip(), last
     if resolve_fragments:
         head = _completion(last.content, candidates[:-1])
-        if head is not None:
+        # Definitions, then the line that runs them: both. When the earlier block already runs by itself, the last
+        # block (a demonstration on the samples) is the final program, as the rule says, and is judged as such.
+        if head is not None and not _is_complete_program(head.content):
             first = head
-            if _is_complete_program(head.content):  # a full program, then a demo of it on the samples: the program
-                code = head.content.strip()
-            else:  # definitions, then the line that runs them: both
-                code = head.content.strip() + "\n\n" + code
+            code = head.content.strip() + "\n\n" + code
     reasoning = tagged if tagged is not None else answer[: first.start].strip()
     return Extraction(reasoning=reasoning, code=code, status=EXTRACTED)
 

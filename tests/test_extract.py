@@ -215,10 +215,10 @@ def test_top_level_set_up_does_not_make_definitions_a_complete_program() -> None
 
 
 @pytest.mark.parametrize("entry", ["main()", 'if __name__ == "__main__":\n    main()', "data = sys.stdin.read()"])
-def test_a_fragment_after_a_complete_program_is_dropped(entry: str) -> None:
+def test_a_fragment_after_a_complete_program_stays_the_last_block(entry: str) -> None:
     program = MAIN + "\n\n" + entry
     ex = extract_response(f"{fence(program)}\nOr in a thread:\n{fence(THREAD)}\n")
-    assert ex.code == program
+    assert ex.code == THREAD  # the earlier block runs by itself: nothing to join, the rule takes the last block
 
 
 def test_without_fragment_resolution_the_last_block_is_taken_as_is() -> None:
@@ -226,11 +226,11 @@ def test_without_fragment_resolution_the_last_block_is_taken_as_is() -> None:
     assert extract_response(response, resolve_fragments=False).code == THREAD
 
 
-def test_a_demo_after_a_complete_program_gives_the_program() -> None:
+def test_a_demo_after_a_complete_program_is_the_final_block() -> None:
     program = "def solve(a, b):\n    return a + b\n\na, b = map(int, input().split())\nprint(solve(a, b))"
     demo = "# Sample Input 1\nprint(solve(2, 3))  # Expected Output: 5"
     response = f"{fence(program)}\nLet's run it on the samples:\n{fence(demo)}\n"
-    assert extract_response(response).code == program
+    assert extract_response(response).code == demo
     assert extract_response(response, resolve_fragments=False).code == demo
 
 
