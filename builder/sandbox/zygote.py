@@ -29,7 +29,9 @@ to set up is reported in the hello message with the reason; the supervisor deriv
 
 from __future__ import annotations
 
+import atexit
 import json
+import linecache
 import math
 import os
 import resource
@@ -446,14 +448,11 @@ class Zygote:
             _write_file("/proc/self/oom_score_adj", "0")  # inherited -1000 from the zygote: the program is killable
         except OSError:
             pass
+        atexit._clear()  # the zygote's own exit handlers are not the program's
+        linecache.cache["solution.py"] = (len(code), None, code.splitlines(True), "solution.py")  # tracebacks show lines
         os.close(4)  # setup done: from here on, anything is the program's own doing
         status = runner.execute(code, 3, argv)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except BaseException:  # noqa: BLE001
-                pass
-        os._exit(status)
+        os._exit(_finalize_like_cpython(status))
 
 
 # ------------------------------------------------------------------------------------------------------ root --
@@ -613,6 +612,26 @@ def _kill_descendants() -> None:
             reaped = True
         if not children and not reaped:
             time.sleep(0.001)
+
+
+def _finalize_like_cpython(status: int) -> int:
+    """What interpreter shutdown does after the program: atexit handlers, then flushing the standard streams.
+
+    As in ``Py_FinalizeEx``: an exception in an atexit handler is printed and ignored, and a standard stream that is
+    not closed but cannot be flushed makes the exit status 120 (so a forked run agrees with a fresh interpreter).
+    """
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is None or getattr(stream, "closed", False):
+                continue
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            status = 120
+    return status
 
 
 def main() -> None:
