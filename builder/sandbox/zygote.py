@@ -78,6 +78,7 @@ class Zygote:
         self.root_kind = "host"
         self.ncpu = max(1, len(os.sched_getaffinity(0)))
         self.base_vm = 0
+        self.proc_fd: int | None = None
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
@@ -119,7 +120,10 @@ class Zygote:
         if "uid" in self.disabled:
             self.errors["uid"] = "disabled"
         elif euid == 0 and not self.features["userns"]:
-            self.features["uid"] = True
+            if self.features["mountns"] or _world_readable(sys.prefix):
+                self.features["uid"] = True
+            else:  # the host root, and the Python installation is private to root (e.g. under /root)
+                self.errors["uid"] = f"{sys.prefix} is not readable by other users and there is no private root"
         else:
             self.errors["uid"] = "not root in the initial user namespace: no throwaway uid"
         if "nnp" in self.disabled:
@@ -218,8 +222,10 @@ class Zygote:
                 self.features["pidns"] = True
             except OSError as exc:
                 self.errors["pidns"] = str(exc)
-        if self.features["pidns"] and not self.features["mountns"]:
-            pass  # a PID namespace without our own /proc: processes are still contained and killed as a tree
+        if not self.features["pidns"]:
+            # no PID namespace: orphans of a test are reparented to us, and we kill them after each test
+            isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
+            self.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     # ------------------------------------------------------------------------------------------------ serve --
     def serve(self) -> None:
@@ -258,6 +264,7 @@ class Zygote:
         memory = int(limits["memory_mb"]) * MB
         snap = self.cg.prepare(memory, int(limits["max_processes"])) if self.cg else None
         status_r, status_w = os.pipe2(os.O_CLOEXEC)
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         try:
             if self.pidns_fd is not None:
@@ -281,6 +288,8 @@ class Zygote:
             killed, init_status = self._wait(pid, snap, cpu_limit, wall_limit, started)
             wall = time.monotonic() - started
             report_raw = _read_all_fd(status_r)
+            if self.pidns_fd is None and self.proc_fd is not None:
+                _kill_descendants(self.proc_fd)  # whatever outlived the test's init (killed on a limit)
         finally:
             os.close(status_r)
             if status_w >= 0:
@@ -295,9 +304,13 @@ class Zygote:
             usage = self.cg.measure(snap)
             if self.pidns_fd is None:
                 reply["stray_killed"] = self.cg.kill_others()
+                if self.proc_fd is not None:
+                    _kill_descendants(self.proc_fd)  # reap what the backstop killed
             reply.update(cpu_s=usage.cpu_s, peak_bytes=usage.peak_bytes, oom_kills=usage.oom_kills, pids_limited=usage.pids_limited)
-        else:
-            reply.update(cpu_s=float(report.get("ru_cpu", 0.0)), peak_bytes=int(report.get("ru_maxrss_kb", 0)) * 1024, oom_kills=0, pids_limited=False)
+        else:  # no CPU accounting group: what the test's tree cost us, as reaped children
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+            reply.update(cpu_s=max(cpu, float(report.get("ru_cpu", 0.0))), peak_bytes=int(report.get("ru_maxrss_kb", 0)) * 1024, oom_kills=0, pids_limited=False)
         if "error" in report:
             reply["ok"] = False
         return reply
@@ -567,6 +580,20 @@ def _max_fd() -> int:
     return soft if soft != resource.RLIM_INFINITY else 65536
 
 
+def _world_readable(path: str) -> bool:
+    """Every directory on the way to ``path`` searchable, and ``path`` itself readable, by any user."""
+    path = os.path.realpath(path)
+    parts = path.split("/")
+    for i in range(2, len(parts) + 1):
+        try:
+            mode = os.stat("/".join(parts[:i]) or "/").st_mode
+        except OSError:
+            return False
+        if not mode & 0o001 or (i == len(parts) and not mode & 0o004):
+            return False
+    return True
+
+
 def _vm_size() -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
@@ -578,17 +605,26 @@ def _vm_size() -> int:
     return 0
 
 
-def _kill_descendants() -> None:
-    """Without a PID namespace: SIGKILL every process reparented to us (we are a child subreaper), until none is left."""
+def _kill_descendants(proc: int | str = "/proc") -> None:
+    """Without a PID namespace: SIGKILL every process reparented to us (we are a child subreaper), until none is left.
+
+    ``proc`` is the procfs to scan: a path, or a directory fd kept from before ``pivot_root``.
+    """
     me = os.getpid()
     for _round in range(1000):
         children = []
         try:
-            for entry in os.listdir("/proc"):
+            for entry in os.listdir(proc):
                 if entry.isdigit():
                     try:
-                        with open(f"/proc/{entry}/stat", "rb") as fh:
-                            stat = fh.read()
+                        if isinstance(proc, int):
+                            fd = os.open(f"{entry}/stat", os.O_RDONLY, dir_fd=proc)
+                        else:
+                            fd = os.open(f"{proc}/{entry}/stat", os.O_RDONLY)
+                        try:
+                            stat = os.read(fd, 4096)
+                        finally:
+                            os.close(fd)
                         ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
                     except (OSError, ValueError):
                         continue
