@@ -1,0 +1,76 @@
+"""Acceptance checks on the real data packs in ../shared/data (skipped when it is absent).
+
+- gcj: every known-correct solution passes (0 false negatives); the one `slow` solution times out.
+- kattis: verdicts agree with the submission folders.
+- lcb: every `accepted` candidate passes its public tests (0 false negatives); rejected ones are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from datasets import load_dataset
+
+from builder.cli import cli
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = [pytest.mark.shared, pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not present")]
+
+
+def _verify(tmp_path: Path, pack: str, candidates: str, *extra: str) -> dict[str, dict]:
+    out = tmp_path / f"{pack}.parquet"
+    result = CliRunner().invoke(
+        cli,
+        ["verify", "--problems", str(DATA / pack / "problems.jsonl"), "--candidates", str(DATA / pack / candidates),
+         "--out", str(out), "--workers", "2", *extra],
+    )
+    assert result.exit_code == 0, result.output
+    print(result.output)
+    return {r["candidate_id"]: r for r in load_dataset("parquet", data_files=str(out), split="train")}
+
+
+@pytest.mark.slow
+def test_gcj_known_correct_solutions_pass(tmp_path: Path) -> None:
+    rows = _verify(tmp_path, "gcj", "solutions.jsonl", "--time-limit", "120", "--memory-limit", "2048")
+    labels = {json.loads(line)["candidate_id"]: json.loads(line)["label"] for line in (DATA / "gcj/solutions.jsonl").open()}
+    assert len(rows) == len(labels) == 43
+    false_negatives = [cid for cid, row in rows.items() if labels[cid] == "accepted" and row["verdict"] != "passed"]
+    assert false_negatives == []
+    slow = [row["verdict"] for cid, row in rows.items() if labels[cid] == "slow"]
+    assert slow == ["timeout"]
+
+
+def test_kattis_verdicts_agree_with_folders(tmp_path: Path) -> None:
+    rows = _verify(tmp_path, "kattis", "candidates.jsonl")
+    expected = {
+        "accepted": {"passed"},
+        "wrong_answer": {"wa", "empty_output"},
+        "time_limit_exceeded": {"timeout"},
+        "run_time_error": {"logic_error", "runtime_error"},
+    }
+    problems = {json.loads(line)["problem_id"]: json.loads(line) for line in (DATA / "kattis/problems.jsonl").open()}
+    for cid, row in rows.items():
+        if row["problem_id"] == "kattis-guess":
+            # Interactive: the tests are the judge's secret numbers, not stdin, and the expected output is empty,
+            # so run-and-diff can only reject these programs, for what they do with a non-interactive stdin.
+            assert all(t["output"] == "" for t in problems["kattis-guess"]["tests"])
+            assert row["verdict"] in {"no_stdin", "logic_error"}, (cid, row["verdict"])
+            continue
+        assert row["verdict"] in expected[row["label"]], (cid, row["label"], row["verdict"])
+
+
+@pytest.mark.slow
+def test_lcb_accepted_candidates_pass_public_tests(tmp_path: Path) -> None:
+    rows = _verify(tmp_path, "lcb", "candidates.jsonl", "--time-limit", "10")
+    assert len(rows) == 996
+    accepted = [r for r in rows.values() if r["label"] == "accepted"]
+    false_negatives = [(r["candidate_id"], r["verdict"]) for r in accepted if r["verdict"] != "passed"]
+    assert len(accepted) == 525 and false_negatives == []
+    rejected = Counter(r["verdict"] for r in rows.values() if r["label"] == "rejected")
+    print("rejected candidates on public tests:", dict(rejected.most_common()))
+    assert sum(rejected.values()) == 471
+    assert rejected["passed"] < 471  # public tests do catch some (LCB's labels come from hidden tests)
