@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -226,7 +227,8 @@ class ForkServerSandbox(Sandbox):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def _start(self) -> _Zygote:
-        config = {"disable": sorted(self.disabled), "uid": self.uid, "tag": f"builder-sbx-{os.getpid()}-{self.restarts}"}
+        tag = f"builder-sbx-{os.getpid()}-{secrets.token_hex(4)}"  # unique: several sandboxes per process are fine
+        config = {"disable": sorted(self.disabled), "uid": self.uid, "tag": tag}
         zygote = _Zygote(self.python, config)
         try:
             hello = zygote.handshake(self.start_timeout_s)
@@ -404,20 +406,4 @@ class ForkServerSandbox(Sandbox):
         return result
 
 
-def check_report(sandbox: ForkServerSandbox) -> list[str]:
-    """Human-readable lines about the isolation reached (``builder sandbox-check``)."""
-    info = sandbox.describe()
-    lines = [f"executor: {info['executor']}", f"level: {info['level']}", f"isolated: {'yes' if info['isolated'] else 'NO'}"]
-    for key in ("namespaces", "root", "cgroup", "seccomp", "throwaway_uid", "no_new_privs", "rlimits"):
-        value = info[key]
-        if isinstance(value, list):
-            value = ", ".join(value) or "-"
-        lines.append(f"{key}: {value if value not in (None, False) else 'no'}")
-    for feature, reason in dict(info["unavailable"]).items():  # type: ignore[arg-type]
-        lines.append(f"unavailable {feature}: {reason}")
-    if info["disabled"]:
-        lines.append("disabled: " + ", ".join(info["disabled"]))  # type: ignore[arg-type]
-    return lines
-
-
-__all__ = ["ForkServerSandbox", "parse_disable", "check_report", "DISABLE_ENV", "ZYGOTE_MARKER"]
+__all__ = ["ForkServerSandbox", "parse_disable", "DISABLE_ENV", "ZYGOTE_MARKER"]
