@@ -116,6 +116,8 @@ class CgroupManager:
         #: controller ("memory", "pids", "cpuacct"; "unified" for v2) -> group directory path
         self.parents = parents
         self.dir_fds = {key: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for key, path in parents.items()}
+        #: the groups we came from (to move back out and remove ours when we exit, even after pivot_root)
+        self.origin_fds = {key: os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY) for key, path in parents.items()}
         self.has_memsw = version == "v1" and os.path.exists(os.path.join(parents["memory"], "memory.memsw.limit_in_bytes"))
         self.has_peak = version == "v2" and os.path.exists(os.path.join(parents["unified"], "memory.peak"))
         self._memsw_limit = 1 << 62  # a fresh group is unlimited
@@ -262,11 +264,69 @@ class CgroupManager:
         return killed
 
     def close(self) -> None:
-        for fd in self.dir_fds.values():
-            os.close(fd)
-        self.dir_fds = {}
-        for path in self.parents.values():
-            _rmdir_tree(path)
+        """Move the caller back to the groups it came from and remove ours (works after pivot_root: fds only)."""
+        for key, origin in self.origin_fds.items():
+            try:
+                _write(origin, "cgroup.procs", "0")
+            except OSError:
+                pass
+            try:
+                os.close(self.dir_fds[key])
+            except (OSError, KeyError):
+                pass
+            name = os.path.basename(self.parents[key])
+            for _attempt in range(20):
+                try:
+                    os.rmdir(name, dir_fd=origin)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.005)
+            os.close(origin)
+        self.dir_fds, self.origin_fds = {}, {}
+
+
+def sweep_stale(prefix: str = "builder-sbx-") -> int:
+    """Remove empty groups left by sandboxes whose supervisor died (named ``{prefix}{pid}-...``); returns how many."""
+    removed = 0
+    mounts, own = _mounts(), _own_paths()
+    bases = set()
+    for controller in V1_CONTROLLERS:
+        if controller in mounts and controller in own:
+            bases.add(os.path.join(mounts[controller], own[controller].lstrip("/")))
+    if "cgroup2" in mounts and "" in own:
+        bases.update({os.path.join(mounts["cgroup2"], own[""].lstrip("/")), mounts["cgroup2"]})
+    for base in bases:
+        try:
+            entries = [e for e in os.scandir(base) if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for entry in entries:
+            if not _owner_dead(entry.name, prefix):
+                continue
+            try:
+                with open(os.path.join(entry.path, "cgroup.procs"), encoding="ascii") as fh:
+                    if fh.read().strip():
+                        continue
+                os.rmdir(entry.path)
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def _owner_dead(name: str, prefix: str) -> bool:
+    pid_text = name[len(prefix) :].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _exists(dir_fd: int, name: str) -> bool:

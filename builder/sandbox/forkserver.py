@@ -104,7 +104,7 @@ class _Zygote:
     """A started zygote process and the supervisor's end of its socket."""
 
     def __init__(self, python: str, config: dict[str, object]) -> None:
-        self.root_dir = tempfile.mkdtemp(prefix="builder-sbx-root-")
+        self.root_dir = tempfile.mkdtemp(prefix=f"builder-sbx-root-{os.getpid()}-")
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = {**config, "fd": child_sock.fileno(), "root_dir": self.root_dir}
         old_stack = resource.getrlimit(resource.RLIMIT_STACK)
@@ -174,6 +174,31 @@ class _Zygote:
             shutil.rmtree(self.root_dir, ignore_errors=True)
 
 
+_SWEPT: set[int] = set()
+
+
+def _sweep_stale() -> None:
+    """Once per process: remove cgroups and mount points left by sandboxes whose supervisor was killed."""
+    if os.getpid() in _SWEPT:
+        return
+    _SWEPT.add(os.getpid())
+    from builder.sandbox import cgroups
+
+    cgroups.sweep_stale()
+    prefix = "builder-sbx-root-"
+    tmp = Path(tempfile.gettempdir())
+    try:
+        entries = [p for p in tmp.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for path in entries:
+        if cgroups._owner_dead(path.name, prefix):
+            try:
+                path.rmdir()  # empty directories only
+            except OSError:
+                pass
+
+
 def _finalize(holder: list[_Zygote | None]) -> None:
     zygote = holder[0]
     if zygote is not None:
@@ -227,6 +252,7 @@ class ForkServerSandbox(Sandbox):
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def _start(self) -> _Zygote:
+        _sweep_stale()
         tag = f"builder-sbx-{os.getpid()}-{secrets.token_hex(4)}"  # unique: several sandboxes per process are fine
         config = {"disable": sorted(self.disabled), "uid": self.uid, "tag": tag}
         zygote = _Zygote(self.python, config)

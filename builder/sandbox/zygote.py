@@ -79,6 +79,7 @@ class Zygote:
         self.ncpu = max(1, len(os.sched_getaffinity(0)))
         self.base_vm = 0
         self.proc_fd: int | None = None
+        self.root_parent_fd: int | None = None
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
@@ -113,6 +114,7 @@ class Zygote:
             try:
                 if not root_dir:
                     raise OSError("no root directory given")
+                self.root_parent_fd = os.open(os.path.dirname(root_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 self.root_kind = build_root(root_dir, self.uid if self.features.get("uid_possible") else 0)
             except OSError as exc:
                 self.features["mountns"] = False
@@ -685,8 +687,13 @@ def main() -> None:
     try:
         zygote.serve()
     finally:
-        if zygote.cg is not None:
+        if zygote.cg is not None:  # also when the supervisor died without closing us
             try:
                 zygote.cg.close()
+            except OSError:
+                pass
+        if zygote.root_parent_fd is not None:  # the (empty) mount point on the host
+            try:
+                os.rmdir(os.path.basename(str(zygote.config["root_dir"])), dir_fd=zygote.root_parent_fd)
             except OSError:
                 pass
