@@ -80,6 +80,33 @@ def card(dist: str, check: bool) -> None:
         click.echo(f"wrote {Path(dist) / rel}")
 
 
+@cli.command("sandbox-check")
+@click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
+@click.option("--allow-unsandboxed", is_flag=True, help="Report (and probe) even where no isolation is available.")
+@click.option("--probe/--no-probe", default=True, show_default=True, help="Run hostile probe programs (network, files, environment, limits).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sandbox description as JSON (what goes into build.json).")
+def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_json: bool) -> None:
+    """Print the isolation level the sandbox reaches on this machine; exit 1 if a probe gets through."""
+    import json
+
+    from builder.sandbox import make_sandbox
+    from builder.sandbox.check import describe_lines, run_probes
+
+    with make_sandbox(sandbox_kind, allow_unsandboxed=allow_unsandboxed) as sandbox:
+        if as_json:
+            click.echo(json.dumps(sandbox.describe(), indent=2, sort_keys=True))
+        else:
+            for line in describe_lines(sandbox):
+                click.echo(line)
+        failed = 0
+        if probe:
+            for result in run_probes(sandbox):
+                failed += not result.ok
+                click.echo(f"probe {result.name}: {'ok' if result.ok else 'FAILED'} ({result.detail})", err=as_json)
+    if failed:
+        raise SystemExit(1)
+
+
 def main() -> None:
     cli(prog_name="builder")
 
