@@ -1,0 +1,226 @@
+"""Sandbox benchmark (``just bench``): fork-server vs spawn-per-test on the same candidates and tests.
+
+In one run, with the same programs and inputs:
+
+* throughput with ``--workers`` worker processes (default 2, like ``datasets.map(num_proc=2)``), each with its own
+  executor: (a) the fork-server (:class:`ForkServerSandbox`, one zygote per worker) and (b) the spawn-per-test
+  baseline (:class:`SpawnSandbox`: a fresh ``sys.executable`` per test, with rlimits); printed as tests/s and their
+  ratio (target on trivial tests: >= 5);
+* per-test latency, one worker, against a bare ``fork`` + ``exec`` of a pre-compiled code object in a warm
+  interpreter (stdin/stdout on memfds, nothing else): the cost of isolation on top of the cheapest possible
+  in-process executor (target: within 4x).
+
+Every output is checked, so a fast but wrong executor shows up as errors. The machine's load matters (these are
+wall-clock numbers): run it on a quiet machine and report the load average printed with the results.
+
+    python bench/bench_sandbox.py [--tests 600] [--workers 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from builder.sandbox.base import Limits  # noqa: E402
+
+#: trivial candidates (what most generated solutions to easy problems look like) and a test generator for each
+CANDIDATES: list[tuple[str, str]] = [
+    ("double", "print(2 * int(input()))"),
+    ("sum_pair", "a, b = map(int, input().split())\nprint(a + b)"),
+    ("sum_all", "import sys\nprint(sum(map(int, sys.stdin.read().split())))"),
+    ("sort", "n = int(input())\nxs = sorted(map(int, input().split()))\nprint(*xs)"),
+    ("counter", "from collections import Counter\ninput()\nc = Counter(input().split())\nprint(max(c.values()))"),
+    ("dp", "n = int(input())\nf = [0, 1]\nfor i in range(n): f.append((f[-1] + f[-2]) % 1000000007)\nprint(f[n])"),
+]
+
+
+def _test(kind: str, i: int) -> tuple[str, str]:
+    if kind == "double":
+        return f"{i}\n", f"{2 * i}\n"
+    if kind == "sum_pair":
+        return f"{i} {i + 7}\n", f"{2 * i + 7}\n"
+    if kind == "sum_all":
+        xs = list(range(i % 50 + 1))
+        return " ".join(map(str, xs)) + "\n", f"{sum(xs)}\n"
+    if kind == "sort":
+        xs = [(i * 7919 + k * 104729) % 1000 for k in range(20)]
+        return f"{len(xs)}\n{' '.join(map(str, xs))}\n", " ".join(map(str, sorted(xs))) + "\n"
+    if kind == "counter":
+        xs = [str((i + k) % 5) for k in range(30)]
+        from collections import Counter
+
+        return f"{len(xs)}\n{' '.join(xs)}\n", f"{max(Counter(xs).values())}\n"
+    n = i % 200 + 2
+    f = [0, 1]
+    for _ in range(n):
+        f.append((f[-1] + f[-2]) % 1000000007)
+    return f"{n}\n", f"{f[n]}\n"
+
+
+def workload(n_tests: int) -> list[tuple[str, bytes, bytes]]:
+    """(code, stdin, expected stdout) for ``n_tests`` tests spread over the candidates."""
+    items = []
+    for i in range(n_tests):
+        name, code = CANDIDATES[i % len(CANDIDATES)]
+        stdin, expected = _test(name, i)
+        items.append((code, stdin.encode(), expected.encode()))
+    return items
+
+
+LIMITS = Limits(cpu_s=2.0, memory_mb=256)
+
+# --- worker side -------------------------------------------------------------------------------------------------
+_BOX = None
+
+
+def _init_worker(kind: str) -> None:
+    global _BOX
+    if kind == "forkserver":
+        from builder.sandbox.forkserver import ForkServerSandbox
+
+        _BOX = ForkServerSandbox()
+    elif kind == "spawn":
+        from builder.sandbox.spawn import SpawnSandbox
+
+        _BOX = SpawnSandbox()
+    _BOX.run("print(1)", b"", LIMITS)  # warm: the zygote is up before the clock starts
+
+
+def _run_chunk(chunk: list[tuple[str, bytes, bytes]]) -> tuple[int, int]:
+    ok = 0
+    for code, stdin, expected in chunk:
+        result = _BOX.run(code, stdin, LIMITS)
+        ok += result.stdout.split() == expected.split()
+    return ok, len(chunk)
+
+
+def throughput(kind: str, items: list[tuple[str, bytes, bytes]], workers: int) -> dict[str, float]:
+    chunks = [items[i : i + 10] for i in range(0, len(items), 10)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(kind,)) as pool:
+        pool.map(_noop, range(workers * 4))  # every worker initialized (sandbox started and warm)
+        started = time.perf_counter()
+        results = pool.map(_run_chunk, chunks, chunksize=1)
+        elapsed = time.perf_counter() - started
+    ok = sum(r[0] for r in results)
+    total = sum(r[1] for r in results)
+    return {"tests": total, "correct": ok, "seconds": elapsed, "tests_per_s": total / elapsed}
+
+
+def _noop(_: int) -> None:
+    time.sleep(0.05)
+
+
+# --- latency, one worker -----------------------------------------------------------------------------------------
+def _memfd(data: bytes = b"") -> int:
+    fd = os.memfd_create("bench")
+    if data:
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def bare_fork_exec(items: list[tuple[str, bytes, bytes]]) -> dict[str, float]:
+    """The floor: fork a warm interpreter and exec a pre-compiled code object; no isolation, no limits."""
+    compiled = {code: compile(code, "solution.py", "exec") for code, _, _ in items}
+    ok = 0
+    started = time.perf_counter()
+    for code, stdin, expected in items:
+        fin, fout = _memfd(stdin), _memfd()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(fin, 0)
+                os.dup2(fout, 1)
+                sys.stdin = open(0, closefd=False)  # noqa: SIM115
+                sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+                exec(compiled[code], {"__name__": "__main__"})
+                sys.stdout.flush()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        ok += os.pread(fout, 1 << 20, 0).split() == expected.split()
+        os.close(fin)
+        os.close(fout)
+    elapsed = time.perf_counter() - started
+    return {"tests": len(items), "correct": ok, "seconds": elapsed, "ms_per_test": 1000 * elapsed / len(items)}
+
+
+def latency(kind: str, items: list[tuple[str, bytes, bytes]]) -> dict[str, float]:
+    _init_worker(kind)
+    started = time.perf_counter()
+    ok, total = _run_chunk(items)
+    elapsed = time.perf_counter() - started
+    if hasattr(_BOX, "close"):
+        _BOX.close()
+    return {"tests": total, "correct": ok, "seconds": elapsed, "ms_per_test": 1000 * elapsed / total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tests", type=int, default=600, help="tests per executor in the throughput run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency-tests", type=int, default=200)
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = parser.parse_args()
+
+    from builder.sandbox.forkserver import ForkServerSandbox
+
+    with ForkServerSandbox(allow_unsandboxed=True) as probe:
+        level = probe.level
+    items = workload(args.tests)
+    load_before = os.getloadavg()
+    fork_tp = throughput("forkserver", items, args.workers)
+    spawn_items = items[: max(60, args.tests // 4)]  # spawn is slow: a quarter of the tests gives a stable rate
+    spawn_tp = throughput("spawn", spawn_items, args.workers)
+    lat_items = workload(args.latency_tests)
+    bare = bare_fork_exec(lat_items)
+    fork_lat = latency("forkserver", lat_items)
+    load_after = os.getloadavg()
+
+    ratio = fork_tp["tests_per_s"] / spawn_tp["tests_per_s"]
+    overhead = fork_lat["ms_per_test"] / bare["ms_per_test"]
+    print(f"sandbox benchmark: {len(CANDIDATES)} trivial candidates, {args.workers} workers, cpus={os.cpu_count()}")
+    print(f"fork-server isolation level: {level}")
+    print(f"load average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
+    print(f"{'executor':<28}{'tests':>7}{'correct':>9}{'seconds':>9}{'tests/s':>10}")
+    for name, r in (("fork-server (a)", fork_tp), ("spawn-per-test (b)", spawn_tp)):
+        print(f"{name:<28}{r['tests']:>7}{r['correct']:>9}{r['seconds']:>9.2f}{r['tests_per_s']:>10.1f}")
+    print(f"throughput ratio fork-server / spawn: {ratio:.1f}x (target >= 5)")
+    print(f"{'latency, 1 worker':<28}{'tests':>7}{'correct':>9}{'seconds':>9}{'ms/test':>10}")
+    for name, r in (("bare fork+exec(code)", bare), ("fork-server", fork_lat)):
+        print(f"{name:<28}{r['tests']:>7}{r['correct']:>9}{r['seconds']:>9.2f}{r['ms_per_test']:>10.2f}")
+    print(f"per-test cost of the fork-server vs bare fork+exec: {overhead:.1f}x (target <= 4)")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "level": level,
+                    "workers": args.workers,
+                    "load_before": load_before,
+                    "load_after": load_after,
+                    "forkserver": fork_tp,
+                    "spawn": spawn_tp,
+                    "ratio": ratio,
+                    "bare_fork_exec": bare,
+                    "forkserver_latency": fork_lat,
+                    "overhead_vs_bare": overhead,
+                },
+                indent=2,
+            )
+        )
+    wrong = (fork_tp["tests"] - fork_tp["correct"]) + (spawn_tp["tests"] - spawn_tp["correct"])
+    if wrong:
+        print(f"ERROR: {wrong} wrong outputs", file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
