@@ -11,6 +11,7 @@ every published config (rounding would not make them stable: a value near a roun
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -321,13 +322,11 @@ def choose_pairs(
         depth += 1
     chosen = list(passed)
     rng.shuffle(chosen)
-    pairs: list[tuple[int, int]] = []
-    for shift in range(len(chosen)):  # diagonal order: every (chosen, rejected) pair at most once
-        for i, row in enumerate(rejected):
-            if len(pairs) == k:
-                return pairs
-            pairs.append((chosen[(i + shift) % len(chosen)], row))
-    return pairs
+    # Pair i takes rejected[i mod F] and chosen[(i + i // lcm(F, P)) mod P]: both sides rotate, and over F * P
+    # pairs every (chosen, rejected) combination comes exactly once (block b holds the pairs with c - r = b mod gcd).
+    n_f, n_p = len(rejected), len(chosen)
+    period = math.lcm(n_f, n_p)
+    return [(chosen[(i + i // period) % n_p], rejected[i % n_f]) for i in range(min(k, n_f * n_p))]
 
 
 def dpo_pair_rows(candidates: Dataset, seed: int, k: int) -> tuple[list[int], list[int]]:
@@ -440,12 +439,18 @@ def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:
 
 def assemble(candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> dict[str, Dataset]:
     """All four configs, keyed by config name (``candidates`` must already be normalized)."""
-    return {
-        "sft": sft_config(candidates, problems, meta),
-        "dpo": dpo_config(candidates, problems, meta),
-        "candidates": candidates_config(candidates),
-        "problems": problems_config(candidates, problems),
+    configs = {
+        "sft": (sft_config(candidates, problems, meta), SFT_FEATURES),
+        "dpo": (dpo_config(candidates, problems, meta), DPO_FEATURES),
+        "candidates": (candidates_config(candidates), CANDIDATES_CONFIG_FEATURES),
+        "problems": (problems_config(candidates, problems), PROBLEMS_CONFIG_FEATURES),
     }
+    # an empty map result loses its columns: give empty configs their schema back
+    return {name: ds if len(ds) else _empty(features) for name, (ds, features) in configs.items()}
+
+
+def _empty(features: Features) -> Dataset:
+    return Dataset.from_dict({name: [] for name in features}, features=features)
 
 
 def describe_difficulty_labels() -> list[dict[str, str]]:

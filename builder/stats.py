@@ -26,7 +26,7 @@ SHARD_GLOB = "train-*.parquet"
 LABEL_ORDER: tuple[str, ...] = ("introductory", "easy", "interview", "medium", "competition", "hard", "very_hard")
 UNKNOWN = "unknown"
 BUCKET_WIDTH = 400
-TOKEN_BINS = 40
+TOKEN_BINS = 30
 _RATING = re.compile(r"^\d{3,4}$")
 
 

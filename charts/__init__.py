@@ -28,7 +28,7 @@ def charts_for(stats: dict[str, Any]) -> list[str]:
     """The chart files these statistics can draw (no token chart when token counts are unavailable)."""
     names = []
     for name in CHARTS:
-        if name == "token_lengths.png" and not stats["tokens"]["available"]:
+        if name == "token_lengths.png" and not any(g["count"] for g in stats["tokens"]["groups"]):
             continue
         if name == "rejection_types.png" and not (stats["summary"]["failed"] or stats["summary"]["sandbox_errors"]):
             continue

@@ -64,7 +64,6 @@ STYLE: dict[str, Any] = {
     "axes.facecolor": "white",
     "savefig.facecolor": "white",
     "text.hinting": "default",
-    "text.hinting_factor": 8,
     "svg.hashsalt": "codeverify-builder",
     "path.simplify": True,
     "image.interpolation": "nearest",
@@ -90,7 +89,10 @@ def save(fig: Figure, path: Path) -> Path:
 
 
 def pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
+    """Percent for labels: whole numbers, one decimal below 10% (so 0.4% does not read as 0%)."""
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}%" if 0 < value < 0.1 else f"{100 * value:.0f}%"
 
 
 def compact(n: int) -> str:

@@ -13,8 +13,8 @@ from charts import style
 def token_lengths_chart(stats: dict[str, Any], path: Path) -> Path:
     """Step histograms (share of each group per bin) of passed and failed responses, with their medians."""
     tokens = stats["tokens"]
-    if not tokens["available"]:
-        raise ValueError("token counts are unavailable for this dataset")
+    if not any(g["count"] for g in tokens["groups"]):
+        raise ValueError("token counts are unavailable for this dataset (no passed or failed response has one)")
     edges = np.array(tokens["hist"]["edges"])
     groups = {g["group"]: g for g in tokens["groups"]}
     colors = {"passed": style.PASSED, "failed": style.FAILED}

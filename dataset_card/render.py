@@ -25,7 +25,7 @@ HUB_LICENSES = {
 TAGS = ["code", "reasoning", "competitive-programming", "execution-verified", "sft", "dpo", "synthetic"]
 TOKEN_PHRASES = {
     "generation": "as reported by the generation engine",
-    "tokenizer": "counted with the generation model's tokenizer (the responses came without counts)",
+    "tokenizer": "counted with the generation model's tokenizer, since the responses came without counts",
     "unavailable": "unavailable (no counts came with the responses and no local tokenizer was named)",
 }
 
@@ -95,6 +95,12 @@ def _value(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def fence(text: str | None) -> str:
+    """A code fence longer than any backtick run in ``text`` (prompts and recipes often contain ```python)."""
+    runs = [len(m) for m in re.findall(r"`+", text or "")]
+    return "`" * max(3, max(runs, default=0) + 1)
+
+
 def _pairs(mapping: Any) -> list[tuple[str, str]]:
     if not isinstance(mapping, Mapping):
         return []
@@ -145,6 +151,7 @@ def render_card_text(
         "model_phrase": model_phrase,
         "sampling": sampling,
         "sampling_phrase": sampling_phrase,
+        "prompt_recorded": bool((meta.get("prompt") or {}).get("user")),
         "system_prompt": system,
         "user_prompt": user,
         "limits": _pairs(meta.get("limits")),
@@ -160,6 +167,7 @@ def render_card_text(
         "builder_version": versions["builder"],
         "num": fmt_int,
         "pct": fmt_pct,
+        "fence": fence,
         "dec": fmt_float,
     }
     data = card_data(stats, meta, schemas, pretty_name, license)

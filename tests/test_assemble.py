@@ -1,0 +1,288 @@
+"""The sft / dpo / candidates / problems configs: fields, TRL's conversational rule, pairing, pass@k, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from datasets import Dataset, load_dataset
+
+from builder import taxonomy as T
+from builder.assemble import (
+    CANDIDATES_CONFIG_FEATURES,
+    MEASURED_COLUMNS,
+    choose_pairs,
+    dpo_config,
+    empirical_difficulty,
+    fill_token_counts,
+    normalize_candidates,
+    pass_at_k,
+    problems_config,
+)
+from builder.dist import write_dist
+from builder.prompt import build_messages
+from builder.schema import CANDIDATE_FEATURES
+from builder.synthetic import synthetic_candidates, synthetic_problems
+
+SEED_FIELDS = ["id", "problem", "response", "solution", "test_pass_rate", "tests_passed", "tests_total", "source", "difficulty"]
+RECIPE = 'name = "asm"\nseed = 99\n\n[dataset]\ndpo_pairs_per_problem = 3\nlicense = "MIT"\n'
+META: dict[str, Any] = {
+    "name": "asm",
+    "recipe": RECIPE,
+    "recipe_hash": "f" * 64,
+    "seed": 99,
+    "model": "demo-model",
+    "prompt": {"system": "Be brief.", "user": "Solve it.\n\n{problem}"},
+}
+
+
+def is_conversational(example: dict[str, Any]) -> bool:
+    """TRL's ``trl.data_utils.is_conversational``, reimplemented exactly (TRL is not a dependency)."""
+    supported_keys = ["prompt", "chosen", "rejected", "completion", "messages"]
+    example_keys = {key for key in example.keys() if key in supported_keys}
+    if example_keys:
+        key = example_keys.pop()
+        maybe_messages = example[key]
+        if isinstance(maybe_messages, list):
+            maybe_message = maybe_messages[0]
+            if isinstance(maybe_message, dict) and "role" in maybe_message and "content" in maybe_message:
+                return True
+    return False
+
+
+def build(out: Path, seed: int = 3, meta: dict[str, Any] | None = None) -> Path:
+    problems = synthetic_problems(90, seed=seed)
+    candidates = synthetic_candidates(problems.select(range(85)), 700, seed=seed)
+    write_dist(out, candidates, problems, meta or META)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("asm") / "asm")
+
+
+@pytest.fixture(scope="module")
+def source_rows() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    problems = synthetic_problems(90, seed=3)
+    candidates = synthetic_candidates(problems.select(range(85)), 700, seed=3)
+    return candidates.to_list(), {p["problem_id"]: p for p in problems.to_list()}
+
+
+def test_every_config_loads_with_load_dataset(dist: Path) -> None:
+    sizes = {}
+    for config in ("sft", "dpo", "candidates", "problems"):
+        ds = load_dataset(str(dist), config, split="train")
+        sizes[config] = len(ds)
+        assert len(ds) > 0
+    assert sizes["candidates"] == 700 and sizes["problems"] == 90
+
+
+def test_sft_keeps_the_seed_fields_and_trl_messages(dist: Path, source_rows) -> None:
+    candidates, problems = source_rows
+    sft = load_dataset(str(dist), "sft", split="train")
+    assert sft.column_names == [*SEED_FIELDS, "messages"]
+    passed = [c for c in candidates if c["verdict"] == "passed"]
+    assert len(sft) == len(passed)
+    for row, cand in zip(sft, passed):
+        assert row["id"] == f"{cand['problem_id']}_sft_{cand['candidate_index']}"
+        problem = problems[cand["problem_id"]]
+        assert row["problem"] == problem["problem"]
+        assert (row["response"], row["solution"], row["tests_passed"], row["tests_total"]) == (
+            cand["response"], cand["solution"], cand["tests_total"], cand["tests_total"]
+        )
+        assert row["test_pass_rate"] == 1.0 and (row["source"], row["difficulty"]) == (cand["source"], cand["difficulty"])
+        assert is_conversational({"messages": row["messages"]})
+        assert all(set(m) == {"role", "content"} for m in row["messages"])
+        assert row["messages"] == [*build_messages(problem, "Be brief.", "Solve it.\n\n{problem}"), {"role": "assistant", "content": cand["response"]}]
+    assert len(set(sft["id"])) == len(sft)
+
+
+def test_dpo_pairs_follow_the_rules(dist: Path, source_rows) -> None:
+    candidates, problems = source_rows
+    by_id = {c["candidate_id"]: c for c in candidates}
+    dpo = load_dataset(str(dist), "dpo", split="train")
+    assert dpo.column_names == [
+        "prompt", "chosen", "rejected", "problem_id", "rejection_type", "chosen_id", "rejected_id",
+        "chosen_pass_rate", "rejected_pass_rate", "source", "difficulty",
+    ]
+    per_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in dpo:
+        for key in ("prompt", "chosen", "rejected"):
+            assert is_conversational({key: row[key]}), key
+            assert all(set(m) == {"role", "content"} for m in row[key])
+        chosen, rejected = by_id[row["chosen_id"]], by_id[row["rejected_id"]]
+        assert chosen["verdict"] == T.PASSED
+        assert T.is_model_failure(rejected["verdict"]) and rejected["verdict"] != T.SANDBOX_ERROR
+        assert row["rejection_type"] == rejected["verdict"]
+        assert chosen["problem_id"] == rejected["problem_id"] == row["problem_id"]
+        assert row["chosen"] == [{"role": "assistant", "content": chosen["response"]}]
+        assert row["rejected"] == [{"role": "assistant", "content": rejected["response"]}]
+        assert row["prompt"] == build_messages(problems[row["problem_id"]], "Be brief.", "Solve it.\n\n{problem}")
+        assert (row["chosen_pass_rate"], row["rejected_pass_rate"]) == (chosen["test_pass_rate"], rejected["test_pass_rate"])
+        per_problem[row["problem_id"]].append(row)
+
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for c in candidates:
+        groups[c["problem_id"]].append(c)
+    covered_types = 0
+    for problem_id, cands in groups.items():
+        n_pass = sum(c["verdict"] == T.PASSED for c in cands)
+        failing = [c for c in cands if T.is_model_failure(c["verdict"])]
+        pairs = per_problem.get(problem_id, [])
+        k = 3  # from the recipe's [dataset] table
+        assert len(pairs) == min(k, n_pass * len(failing)), problem_id
+        assert len({(p["chosen_id"], p["rejected_id"]) for p in pairs}) == len(pairs)
+        types = {c["verdict"] for c in failing}
+        # spread: as many rejection types as pairs allow, and no chosen reused while another is unused
+        assert len({p["rejection_type"] for p in pairs}) == min(len(types), len(pairs)), problem_id
+        assert len({p["chosen_id"] for p in pairs}) == min(n_pass, len(pairs)), problem_id
+        covered_types += len(types) > 1 and len(pairs) > 1
+    assert covered_types > 10  # the data really exercised the spreading
+
+
+def test_dpo_never_pairs_a_sandbox_error_and_depends_on_the_seed() -> None:
+    problems = synthetic_problems(1, seed=0)
+    pid = problems[0]["problem_id"]
+    base = synthetic_candidates(problems, 1, seed=0).to_list()[0]
+    rows = []
+    for i, verdict in enumerate(["passed", "sandbox_error", "passed", "sandbox_error", "wa", "timeout", "passed", "wa", "no_code", "wa"]):
+        rows.append({**base, "candidate_id": f"{pid}_{i}", "candidate_index": i, "verdict": verdict, "response": f"r{i}"})
+    cands = Dataset.from_list(rows, features=CANDIDATE_FEATURES)
+    only_errors = Dataset.from_list([r for r in rows if r["verdict"] in ("passed", "sandbox_error")], features=CANDIDATE_FEATURES)
+    assert len(dpo_config(only_errors, problems, {"seed": 1})) == 0
+    picks = {}
+    for seed in range(12):
+        ds = dpo_config(cands, problems, {"seed": seed, "dpo_pairs_per_problem": 3})
+        assert sorted(ds["rejection_type"]) == ["no_code", "timeout", "wa"]  # three pairs, three types
+        assert not {"1", "3"} & {cid.rsplit("_", 1)[1] for cid in ds["rejected_id"]}
+        picks[seed] = tuple(zip(ds["chosen_id"], ds["rejected_id"]))
+        assert picks[seed] == tuple(zip(*(dpo_config(cands, problems, {"seed": seed, "dpo_pairs_per_problem": 3})[c] for c in ("chosen_id", "rejected_id"))))
+    assert len(set(picks.values())) > 3  # the seed decides which candidates are paired
+
+
+def test_choose_pairs_exhausts_distinct_pairs() -> None:
+    import random
+
+    pairs = choose_pairs([1, 2], [(5, "wa"), (6, "wa"), (7, "timeout")], 100, random.Random(0))
+    assert len(pairs) == 6 == len(set(pairs))
+    assert choose_pairs([], [(1, "wa")], 2, random.Random(0)) == []
+    assert choose_pairs([1], [], 2, random.Random(0)) == []
+
+
+def test_candidates_config_drops_only_the_measurements(dist: Path) -> None:
+    ds = load_dataset(str(dist), "candidates", split="train")
+    assert ds.column_names == [c for c in CANDIDATE_FEATURES if c not in MEASURED_COLUMNS]
+    assert ds.features == CANDIDATES_CONFIG_FEATURES
+    assert Counter(ds["verdict"])["sandbox_error"] >= 0
+
+
+def test_problems_config_counts_pass_at_k_and_labels(dist: Path, source_rows) -> None:
+    candidates, problems = source_rows
+    ds = load_dataset(str(dist), "problems", split="train")
+    assert len(ds) == len(problems)
+    for row in ds:
+        cands = [c for c in candidates if c["problem_id"] == row["problem_id"]]
+        judged = [c for c in cands if c["verdict"] != T.SANDBOX_ERROR]
+        c = sum(x["verdict"] == T.PASSED for x in judged)
+        assert (row["num_candidates"], row["num_judged"], row["num_passed"], row["num_tests"]) == (
+            len(cands), len(judged), c, len(problems[row["problem_id"]]["tests"])
+        )
+        assert row["tests"] == problems[row["problem_id"]]["tests"]
+        if judged:
+            assert row["pass_rate"] == pytest.approx(c / len(judged)) and row["pass_at_1"] == pytest.approx(c / len(judged))
+        else:
+            assert row["pass_rate"] is None and row["pass_at_k"] == [] and row["empirical_difficulty"] == "unjudged"
+        for k, value in enumerate(row["pass_at_k"], 1):
+            assert value == pytest.approx(1 - math.comb(len(judged) - c, k) / math.comb(len(judged), k), abs=1e-12)
+    assert Counter(ds["empirical_difficulty"])["unjudged"] == 5  # problems 85..89 got no candidates
+
+
+def test_pass_at_k_and_labels_edge_cases() -> None:
+    assert pass_at_k(10, 0, 5) == 0.0
+    assert pass_at_k(10, 10, 1) == 1.0
+    assert pass_at_k(5, 2, 4) == 1.0  # n - c < k
+    assert pass_at_k(8, 3, 2) == pytest.approx(1 - math.comb(5, 2) / math.comb(8, 2))
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+    assert [empirical_difficulty(9, c) for c in (0, 1, 3, 5, 6, 8, 9)] == ["unsolved", "hard", "medium", "medium", "easy", "easy", "solved_all"]
+    assert empirical_difficulty(0, 0) == "unjudged"
+
+
+def test_verified_corpus_without_indices_gets_unique_sft_ids() -> None:
+    """LCB-style candidates: several models, no candidate_index (io fills 0 for all): renumbered within the problem."""
+    problems = synthetic_problems(2, seed=1)
+    base = synthetic_candidates(problems, 2, seed=1).to_list()
+    rows = []
+    for p in problems["problem_id"]:
+        for model in ("o1-mini", "o1-preview"):
+            rows.append({**base[0], "problem_id": p, "candidate_id": f"{model}_{p}", "candidate_index": 0, "verdict": "passed", "model": model})
+    cands = normalize_candidates(Dataset.from_list(rows, features=CANDIDATE_FEATURES))
+    assert cands["candidate_index"] == [0, 1, 0, 1]
+    extra = Dataset.from_list(rows).remove_columns(["candidate_index", "reasoning"])  # columns may be missing too
+    assert normalize_candidates(extra)["candidate_index"] == [0, 1, 0, 1]
+    assert normalize_candidates(extra).features == CANDIDATE_FEATURES
+
+
+def _tiny_tokenizer(folder: Path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate("we need to count the pairs python import sys print sum".split())}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]"}))
+    return folder
+
+
+def test_token_counts_from_the_local_tokenizer_or_unavailable(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    problems = synthetic_problems(3, seed=2)
+    cands = synthetic_candidates(problems, 12, seed=2)
+    cands = cands.remove_columns("num_tokens").add_column("num_tokens", [None] * 12, feature=CANDIDATE_FEATURES["num_tokens"])
+    cands = cands.select_columns(list(CANDIDATE_FEATURES))
+
+    same, source = fill_token_counts(cands, {"model": "some-org/not-local"})
+    assert source == "unavailable" and same["num_tokens"] == [None] * 12
+
+    folder = _tiny_tokenizer(tmp_path / "model")
+    filled, source = fill_token_counts(cands, {"model": str(folder)})
+    assert source == "tokenizer"
+    reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    assert filled["num_tokens"] == [len(reference.encode(r or "").ids) for r in cands["response"]]
+
+    out = tmp_path / "dist"
+    write_dist(out, cands, problems, {**META, "model": "some-org/not-local"})
+    card = (out / "README.md").read_text()
+    assert "Token counts are unavailable" in card and not (out / "assets" / "token_lengths.png").exists()
+    assert json.loads((out / "build.json").read_text())["token_counts"] == "unavailable"
+
+
+def test_problems_config_without_candidates() -> None:
+    problems = synthetic_problems(4, seed=4)
+    empty = Dataset.from_dict({c: [] for c in CANDIDATE_FEATURES}, features=CANDIDATE_FEATURES)
+    ds = problems_config(empty, problems)
+    assert ds["num_candidates"] == [0] * 4 and ds["empirical_difficulty"] == ["unjudged"] * 4
+
+
+def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
+    a = build(tmp_path / "a" / "asm", seed=8)
+    b = build(tmp_path / "b" / "asm", seed=8)
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    assert {str(p) for p in files_a} >= {
+        "README.md", "build.json", "sft/train-00000-of-00001.parquet", "dpo/train-00000-of-00001.parquet",
+        "candidates/train-00000-of-00001.parquet", "problems/train-00000-of-00001.parquet", "assets/rejection_types.png",
+    }
+    for rel in files_a:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    c = build(tmp_path / "c" / "asm", seed=8, meta={**META, "seed": 100})
+    assert (c / "dpo/train-00000-of-00001.parquet").read_bytes() != (a / "dpo/train-00000-of-00001.parquet").read_bytes()
+    assert (c / "sft/train-00000-of-00001.parquet").read_bytes() == (a / "sft/train-00000-of-00001.parquet").read_bytes()

@@ -1,0 +1,311 @@
+"""The dataset card: YAML front matter, every number recomputed from the parquet files, `builder card [--check]`."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from datasets import Features
+import pyarrow.parquet as pq
+
+from builder.cli import cli
+from builder.dist import check_card, render_card, write_dist
+from builder.synthetic import synthetic_candidates, synthetic_problems
+from builder.taxonomy import DESCRIPTIONS
+from expected_stats import REJECTIONS, dec, expected, n, pct
+
+CONFIGS = ["sft", "dpo", "candidates", "problems"]
+
+META: dict[str, Any] = {
+    "name": "cardtest",
+    "recipe": 'name = "cardtest"\nseed = 11\n\n[sampling]\nn = 8\n\n[dataset]\npretty_name = "Card Test"\nlicense = "CC-BY-4.0"\ndpo_pairs_per_problem = 3\n',
+    "recipe_hash": "0" * 64,
+    "seed": 11,
+    "model": "models/demo",
+    "backend": "vllm",
+    "sampling": {"n": 8, "temperature": 0.8, "top_p": 0.95, "top_k": -1, "max_tokens": 768},
+    "prompt": {"system": "You are an expert competitive programmer.", "user": "Solve the following problem.\n\n{problem}"},
+    "limits": {"time_limit_s": 4.0, "memory_limit_mb": 512},
+    "sandbox": {"executor": "ForkServerSandbox", "level": "namespaces+cgroup+seccomp"},
+    "versions": {"builder": "0.1.0", "datasets": "5.2.0", "vllm": "0.32.0", "python": "3.11.7"},
+    "sources": [
+        {"kind": "local", "path": "data/demo/problems.jsonl", "problems": 140, "quarantined": 3, "license": "CC-BY-4.0"},
+        {"kind": "codeforces", "path": "open-r1/codeforces", "problems": 1250, "quarantined": 17, "license": "CC-BY-4.0"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    problems = synthetic_problems(120, seed=5)
+    candidates = synthetic_candidates(problems.select(range(112)), 1150, seed=5)  # 8 problems without candidates
+    out = tmp_path_factory.mktemp("card") / "cardtest"
+    write_dist(out, candidates, problems, META)
+    return out
+
+
+# --- parsing the card ------------------------------------------------------------------------------
+
+
+def split_card(text: str) -> tuple[dict[str, Any], str]:
+    match = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.S)
+    assert match, "no YAML front matter"
+    return yaml.safe_load(match.group(1)), match.group(2)
+
+
+def strip_code(body: str) -> str:
+    """The body without fenced code blocks (CommonMark: a fence closes on a line of at least as many backticks)."""
+    out, fence = [], ""
+    for line in body.splitlines(keepends=True):
+        run = re.match(r"^(`{3,})", line)
+        if not fence and run:
+            fence = run.group(1)
+        elif fence and re.match(rf"^`{{{len(fence)},}}\s*$", line):
+            fence = ""
+        elif not fence:
+            out.append(line)
+    assert not fence, "unclosed code fence"
+    return "".join(out)
+
+
+def sections(body: str) -> dict[str, str]:
+    """'## x' and '### y' headings -> their text up to the next heading."""
+    parts = re.split(r"^(#{1,3} .+)$", strip_code(body), flags=re.M)
+    return {parts[i].lstrip("#").strip(): parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def table(section: str) -> list[list[str]]:
+    """Rows (without header and rule) of the first markdown table in a section, cells stripped."""
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    assert len(lines) >= 2, section
+    return [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines[2:]]
+
+
+def keyed(section: str) -> dict[str, list[str]]:
+    return {row[0].replace("`", ""): row[1:] for row in table(section)}
+
+
+# --- tests -----------------------------------------------------------------------------------------
+
+
+def test_front_matter_declares_every_config(dist: Path) -> None:
+    data, _ = split_card((dist / "README.md").read_text())
+    for key in ("pretty_name", "license", "language", "task_categories", "size_categories", "tags", "configs", "dataset_info"):
+        assert data.get(key), key
+    assert data["pretty_name"] == "Card Test"
+    assert data["license"] == "cc-by-4.0"
+    e = expected(dist)
+    largest = max(e["rows"].values())
+    assert 1000 <= largest < 10_000
+    assert data["size_categories"] == ["1K<n<10K"]
+    configs = {c["config_name"]: c for c in data["configs"]}
+    assert list(configs) == CONFIGS
+    for name in CONFIGS:
+        assert configs[name]["data_files"] == [{"split": "train", "path": f"{name}/train-*"}]
+    info = {i["config_name"]: i for i in data["dataset_info"]}
+    for name in CONFIGS:
+        files = sorted((dist / name).glob("train-*.parquet"))
+        metas = [pq.ParquetFile(f).metadata for f in files]
+        assert info[name]["splits"] == [
+            {
+                "name": "train",
+                "num_bytes": sum(m.row_group(i).total_byte_size for m in metas for i in range(m.num_row_groups)),
+                "num_examples": e["rows"][name],
+            }
+        ]
+        assert info[name]["download_size"] == sum(f.stat().st_size for f in files)
+        schema = Features.from_arrow_schema(pq.read_schema(files[0]))
+        assert Features._from_yaml_list(info[name]["features"]) == schema
+
+
+def test_every_statistics_table_matches_the_parquet_files(dist: Path) -> None:
+    e = expected(dist)
+    _, body = split_card((dist / "README.md").read_text())
+    s = sections(body)
+
+    overview = s["Card Test"]
+    assert f"{n(e['candidates'])} candidate responses" in overview and f"to {n(e['problems'])} competitive" in overview
+    assert {k: v[0] for k, v in keyed(overview).items()} == {c: n(e["rows"][c]) for c in CONFIGS}
+
+    summary = {k: v[0] for k, v in keyed(s["Summary"]).items()}
+    want = {
+        "problems": n(e["problems"]),
+        "tests": n(e["tests"]),
+        "candidates": n(e["candidates"]),
+        "judged candidates (all but sandbox errors)": n(e["judged"]),
+        "passed": n(e["passed"]),
+        "failed (model failures)": n(e["failed"]),
+        "sandbox errors (not model failures)": n(e["sandbox_errors"]),
+        "candidate pass rate": pct(e["pass_rate"]),
+        "SFT rows": n(e["rows"]["sft"]),
+        "DPO pairs": n(e["rows"]["dpo"]),
+        "problems with DPO pairs": n(e["dpo_problems"]),
+        "responses cut at the token limit": n(e["truncated"]),
+        **{f"extraction {status}": n(count) for status, count in e["extraction"].items()},
+    }
+    assert summary == want
+
+    assert f"counted apart ({n(e['sandbox_errors'])})" in s["Rejection types"]
+    assert keyed(s["Rejection types"]) == {t: [n(c), pct(sh), DESCRIPTIONS[t]] for t, (c, sh) in e["rejections"].items()}
+    assert keyed(s["DPO pairs by rejection type"]) == {t: [n(c), pct(sh)] for t, (c, sh) in e["dpo_rejections"].items()}
+    assert {k: v[0] for k, v in keyed(s["Problems"]).items()} == {k: n(v) for k, v in e["problem_counts"].items()}
+    assert {int(k): v[0] for k, v in keyed(s["Passing candidates per problem"]).items()} == {
+        k: n(v) for k, v in e["pass_count_distribution"].items()
+    }
+    assert {int(k): v for k, v in keyed(s["pass@k"]).items()} == {k: [n(p), pct(m)] for k, (p, m) in e["pass_at_k"].items()}
+    assert {k: v[1] for k, v in keyed(s["Empirical difficulty"]).items()} == {
+        label: n(e["empirical_difficulty"][label]) for label in ("unjudged", "unsolved", "hard", "medium", "easy", "solved_all")
+    }
+
+    tokens = s["Response length in tokens"]
+    assert f"Counted for {n(e['tokens_counted'])} of {n(e['candidates'])} candidates," in tokens
+    assert keyed(tokens) == {
+        g: [n(t["count"]), dec(t["median"]), dec(t["mean"]), dec(t["p25"]), dec(t["p75"]), n(t["max"])] for g, t in e["tokens"].items()
+    }
+
+    def rate_rows(groups: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+        return {
+            k: [
+                n(v["problems"]), n(v["solved"]), pct(v["solved"] / v["problems"] if v["problems"] else None),
+                n(v["candidates"]), n(v["passed"]), pct(v["passed"] / v["candidates"] if v["candidates"] else None),
+            ]
+            for k, v in groups.items()
+        }
+
+    assert keyed(s["Pass rate by difficulty"]) == rate_rows(e["by_difficulty"])
+    assert keyed(s["Pass rate by source"]) == rate_rows(e["by_source"])
+    assert {k: v[0] for k, v in keyed(s["Licences of the sources"]).items()} == {k: n(v) for k, v in e["licenses"].items()}
+
+
+def test_build_settings_in_the_card_match_build_json(dist: Path) -> None:
+    meta = json.loads((dist / "build.json").read_text())
+    _, body = split_card((dist / "README.md").read_text())
+    s = sections(body)
+    assert table(s["Sources"]) == [
+        [src["kind"], f"`{src['path']}`", n(src["problems"]), n(src["quarantined"]), src["license"]] for src in meta["sources"]
+    ]
+    generation = {k: v[0] for k, v in keyed(s["Generation"]).items()}
+    assert generation == {"model": f"`{meta['model']}`", "backend": meta["backend"], **{k: str(v) for k, v in meta["sampling"].items()}}
+    assert {k: v[0] for k, v in keyed(s["Execution and isolation"]).items()} == {
+        **{k: str(v) for k, v in meta["limits"].items()}, **{f"sandbox {k}": str(v) for k, v in meta["sandbox"].items()}
+    }
+    assert {k: v[0] for k, v in keyed(s["Package versions"]).items()} == meta["versions"]
+    assert f"Seed `{meta['seed']}`, recipe sha256 `{meta['recipe_hash']}`" in s["Recipe"]
+    text = (dist / "README.md").read_text()
+    assert meta["recipe"].rstrip() in text and meta["prompt"]["system"] in text
+
+
+def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
+    """Every number in the overview and the statistics is one of the independently recomputed values."""
+    e = expected(dist)
+    meta = json.loads((dist / "build.json").read_text())
+    allowed: set[str] = {"0", "1", "2", "3", "9", "400", "1e-6", "2021", "1/3", "2/3", "1.0"}  # template text
+    def add(value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                add(k)
+                add(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                add(v)
+        elif isinstance(value, bool) or value is None:
+            return
+        elif isinstance(value, int):
+            allowed.update({n(value), str(value), dec(float(value))})
+        elif isinstance(value, float):
+            allowed.update({pct(value), dec(value), str(value)})
+    add(e)
+    add({k: v for k, v in e["rows"].items()})
+    for group in (e["by_difficulty"], e["by_source"]):
+        for v in group.values():
+            add(v["solved"] / v["problems"] if v["problems"] else None)
+            add(v["passed"] / v["candidates"] if v["candidates"] else None)
+            allowed.update(re.findall(r"\d+", " ".join(group)))  # bucket names such as 800-1199
+    add([meta[k] for k in ("seed",)] + list(meta["sampling"].values()) + list(meta["limits"].values()))
+    add([src[k] for src in meta["sources"] for k in ("problems", "quarantined")])
+    _, body = split_card((dist / "README.md").read_text())
+    s = sections(body)
+    checked = [s["Card Test"], *(s[h] for h in s if h not in ("Card Test",) and h in _STAT_SECTIONS)]
+    for text in checked:
+        text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # image links
+        text = re.sub(r"`[^`]*`", "", text)  # code spans: names such as `no_code`, `pass_at_k[k-1]`
+        for token in re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?(?:/\d+)?(?:e-\d+)?", text):
+            token = token.rstrip(",")
+            assert token in allowed, (token, text[:200])
+
+
+_STAT_SECTIONS = {
+    "Summary", "Rejection types", "DPO pairs by rejection type", "Problems", "Passing candidates per problem", "pass@k",
+    "Empirical difficulty", "Response length in tokens", "Pass rate by difficulty", "Pass rate by source",
+    "Licences of the sources", "Sources", "Generation",
+}
+
+
+def test_card_links_every_chart_and_fields_of_every_config(dist: Path) -> None:
+    text = (dist / "README.md").read_text()
+    links = re.findall(r"!\[[^\]]+\]\((assets/[a-z_]+\.png)\)", text)
+    assert sorted(links) == sorted(f"assets/{p.name}" for p in (dist / "assets").glob("*.png"))
+    assert len(links) == 5
+    _, body = split_card(text)
+    s = sections(body)
+    for name in CONFIGS:
+        fields = [row[0].strip("`") for row in table(s[f"`{name}`"] if f"`{name}`" in s else s[name])]
+        schema = pq.read_schema(sorted((dist / name).glob("train-*.parquet"))[0])
+        assert fields == schema.names
+        assert all(row[2] for row in table(s[f"`{name}`"])), f"undocumented field in {name}"
+    for needle in ('load_dataset("cardtest", "sft"', "SFTTrainer", "DPOTrainer", "## Limitations", "## Citation", "@misc{cardtest"):
+        assert needle in text
+
+
+def test_builder_card_check_detects_stale_files(dist: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(dist, copy)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["card", str(copy), "--check"])
+    assert ok.exit_code == 0, ok.output
+    assert check_card(copy) == []
+
+    (copy / "README.md").write_text((copy / "README.md").read_text().replace("| candidates |", "| candidatez |", 1))
+    (copy / "assets" / "token_lengths.png").unlink()
+    (copy / "assets" / "old_chart.png").write_bytes(b"x")
+    stale = runner.invoke(cli, ["card", str(copy), "--check"])
+    assert stale.exit_code == 1
+    assert "README.md is out of date" in stale.output
+    assert "assets/token_lengths.png is missing" in stale.output
+    assert "assets/old_chart.png is stale" in stale.output
+
+    fixed = runner.invoke(cli, ["card", str(copy)])
+    assert fixed.exit_code == 0, fixed.output
+    assert check_card(copy) == []
+    for rel in ["README.md", *(f"assets/{p.name}" for p in (dist / "assets").glob("*.png"))]:
+        assert (copy / rel).read_bytes() == (dist / rel).read_bytes(), rel
+    assert not (copy / "assets" / "old_chart.png").exists()
+
+
+def test_card_follows_the_data_not_the_old_card(dist: Path, tmp_path: Path) -> None:
+    """Dropping DPO rows from the parquet files changes the card on the next render: the card is data-driven."""
+    copy = tmp_path / "copy"
+    shutil.copytree(dist, copy)
+    shard = sorted((copy / "dpo").glob("train-*.parquet"))[0]
+    table_ = pq.read_table(shard)
+    pq.write_table(table_.slice(0, table_.num_rows // 2), shard)
+    assert "README.md is out of date" in check_card(copy)
+    render_card(copy)
+    _, body = split_card((copy / "README.md").read_text())
+    assert keyed(sections(body)["Summary"])["DPO pairs"] == [n(table_.num_rows // 2)]
+
+
+def test_card_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(cli, ["card", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such dataset folder" in missing.output
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(cli, ["card", str(tmp_path / "empty")])
+    assert empty.exit_code == 2 and "no parquet files" in empty.output
+    assert "Traceback" not in missing.output + empty.output
