@@ -107,6 +107,26 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
         raise SystemExit(1)
 
 
+@cli.command("publish")
+@click.argument("dist", type=click.Path(file_okay=False))
+@click.option("--repo-id", required=True, help="Dataset repository on the Hub: USER/NAME or ORG/NAME.")
+@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
+@click.option("--revision", default=None, help="Branch to commit to (created from main when missing) [default: main].")
+@click.option("--create-pr", is_flag=True, help="Open a pull request with the commit instead of committing to the branch.")
+@click.option("--message", default=None, help="Commit title [default: a summary: rows per config, model, recipe hash].")
+@click.option("--dry-run", is_flag=True, help="Print what would be added, kept and deleted; upload nothing.")
+def publish_command(
+    dist: str, repo_id: str, private: bool, revision: str | None, create_pr: bool, message: str | None, dry_run: bool
+) -> None:
+    """Validate DIST and publish it to the Hub in one commit (token: HF_TOKEN or `hf auth login`)."""
+    from builder.publish import publish
+
+    publish(
+        dist, repo_id, private=private, revision=revision, create_pr=create_pr, message=message, dry_run=dry_run,
+        echo=click.echo,
+    )
+
+
 def main() -> None:
     cli(prog_name="builder")
 
