@@ -437,7 +437,7 @@ class Zygote:
         moved = [os.dup(fd) for fd in fds]
         for target, fd in enumerate(moved):
             os.dup2(fd, target, inheritable=True)
-        os.closerange(5, _max_fd())
+        isolation.close_from(5)
         os.chdir(scratch)
         cpu_limit = float(limits["cpu_s"])
         output = int(limits["output_mb"]) * MB
@@ -575,11 +575,6 @@ def _setrlimit(which: int, soft: int, hard: int) -> None:
         hard = cur_hard
         soft = min(soft, hard) if soft != resource.RLIM_INFINITY else hard
     resource.setrlimit(which, (soft, hard))
-
-
-def _max_fd() -> int:
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return soft if soft != resource.RLIM_INFINITY else 65536
 
 
 def _world_readable(path: str) -> bool:
