@@ -14,3 +14,10 @@ test-fast *args:
 # Re-verify candidates against problems: just verify PROBLEMS CANDIDATES [OUT] [WORKERS]
 verify problems candidates out="verdicts.parquet" workers="2" *args:
     {{builder}} verify --problems {{problems}} --candidates {{candidates}} --out {{out}} --workers {{workers}} {{args}}
+
+dist := "dist/demo"
+
+# Publish the built folder to the Hub in one commit: just publish repo=USER/NAME [--dry-run] [--private] [--revision B] [--create-pr] [--message M]
+[positional-arguments]
+publish repo *args:
+    {{builder}} publish {{dist}} --repo-id {{trim_start_match(repo, "repo=")}} "${@:2}"
