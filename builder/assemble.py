@@ -391,9 +391,55 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) 
     )
 
 
+#: Verdicts whose program was killed mid-run: what it had printed depends on when the kill landed.
+KILLED_VERDICTS = (T.TIMEOUT, T.MEMORY)
+_TEXT_COLUMNS = ("failed_actual_head", "failed_stderr_tail")
+
+
+def machine_path_prefixes() -> list[tuple[str, str]]:
+    """(absolute prefix, placeholder) pairs, longest first, that tracebacks of this machine contain."""
+    import sys
+    import sysconfig
+
+    repo = str(Path(__file__).resolve().parents[1])
+    pairs = {
+        sysconfig.get_paths()["purelib"]: "<site-packages>",
+        sysconfig.get_paths()["platlib"]: "<site-packages>",
+        sysconfig.get_paths()["stdlib"]: "<stdlib>",
+        sysconfig.get_paths()["platstdlib"]: "<stdlib>",
+        sys.base_prefix: "<python>",
+        sys.prefix: "<python>",
+        repo: "<builder>",
+    }
+    return sorted(((k.rstrip("/"), v) for k, v in pairs.items() if k and k != "/"), key=lambda kv: -len(kv[0]))
+
+
+def _published_text(table: pa.Table, prefixes: list[tuple[str, str]]) -> pa.Table:
+    killed = pc.is_in(table["verdict"], pa.array(KILLED_VERDICTS))
+    for name in _TEXT_COLUMNS:
+        column = table[name]
+        for prefix, placeholder in prefixes:
+            column = pc.replace_substring(column, prefix, placeholder)
+        column = pc.if_else(killed, pa.scalar(None, pa.string()), column)
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
 def candidates_config(candidates: Dataset) -> Dataset:
-    """Every candidate with its verdict and per-test summary; the run-to-run measurements are dropped."""
-    return candidates.select_columns(list(CANDIDATES_CONFIG_FEATURES))
+    """Every candidate with its verdict and per-test summary, in a form that is the same on every rebuild.
+
+    Dropped: the run-to-run measurements (``max_cpu_s``, ``max_wall_s``, ``peak_memory_mb``). Nulled: the output
+    head and stderr tail of ``timeout`` and ``memory`` candidates (a killed program's partial output depends on
+    when it was killed). Machine paths in tracebacks become placeholders (``<stdlib>/threading.py``,
+    ``<builder>/builder/sandbox/runner.py``), so the data neither varies with nor reveals the build machine.
+    """
+    slim = candidates.select_columns(list(CANDIDATES_CONFIG_FEATURES))
+    prefixes = machine_path_prefixes()
+    return slim.with_format("arrow").map(
+        _published_text, fn_kwargs={"prefixes": prefixes}, batched=True, batch_size=10_000,
+        features=CANDIDATES_CONFIG_FEATURES, new_fingerprint=_fingerprint("candidates", slim, prefixes),
+        desc="Publishing candidates",
+    ).with_format(None)
 
 
 def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:

@@ -15,6 +15,7 @@ from builder import taxonomy as T
 from builder.assemble import (
     CANDIDATES_CONFIG_FEATURES,
     MEASURED_COLUMNS,
+    candidates_config,
     choose_pairs,
     dpo_config,
     empirical_difficulty,
@@ -174,11 +175,43 @@ def test_choose_pairs_exhausts_distinct_pairs() -> None:
     assert choose_pairs([1], [], 2, random.Random(0)) == []
 
 
-def test_candidates_config_drops_only_the_measurements(dist: Path) -> None:
+def test_candidates_config_drops_only_the_measurements(dist: Path, source_rows) -> None:
+    candidates, _ = source_rows
     ds = load_dataset(str(dist), "candidates", split="train")
     assert ds.column_names == [c for c in CANDIDATE_FEATURES if c not in MEASURED_COLUMNS]
     assert ds.features == CANDIDATES_CONFIG_FEATURES
-    assert Counter(ds["verdict"])["sandbox_error"] >= 0
+    assert ds["candidate_id"] == [c["candidate_id"] for c in candidates]
+    for row, cand in zip(ds, candidates):
+        killed = cand["verdict"] in ("timeout", "memory")
+        for key in ds.column_names:
+            if killed and key in ("failed_actual_head", "failed_stderr_tail"):
+                assert row[key] is None
+            else:
+                assert row[key] == cand[key], key
+
+
+def test_published_tracebacks_hold_no_machine_paths() -> None:
+    import sysconfig
+
+    import builder
+
+    problems = synthetic_problems(1, seed=6)
+    base = synthetic_candidates(problems, 1, seed=6).to_list()[0]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    runner = Path(builder.__file__).resolve().parent / "sandbox" / "runner.py"
+    trace = f'Traceback (most recent call last):\n  File "{runner}", line 76, in execute\n  File "{stdlib}/threading.py", line 982, in run\nIndexError: x'
+    rows = [
+        {**base, "candidate_id": "a", "verdict": "logic_error", "failed_stderr_tail": trace, "failed_actual_head": "1\n"},
+        {**base, "candidate_id": "b", "verdict": "timeout", "failed_stderr_tail": "partial", "failed_actual_head": "12"},
+    ]
+    out = candidates_config(Dataset.from_list(rows, features=CANDIDATE_FEATURES))
+    assert out[0]["failed_stderr_tail"] == (
+        'Traceback (most recent call last):\n  File "<builder>/builder/sandbox/runner.py", line 76, in execute\n'
+        '  File "<stdlib>/threading.py", line 982, in run\nIndexError: x'
+    )
+    assert out[0]["failed_actual_head"] == "1\n"
+    assert (out[1]["failed_stderr_tail"], out[1]["failed_actual_head"]) == (None, None)
+    assert out[1]["exception"] == base["exception"]
 
 
 def test_problems_config_counts_pass_at_k_and_labels(dist: Path, source_rows) -> None:

@@ -148,3 +148,23 @@ def test_stats_match_an_independent_recomputation(tmp_path: Path) -> None:
     assert len(s["by_difficulty"]) == len(e["by_difficulty"])
     assert {r["source"] for r in s["by_source"]} == set(e["by_source"])
     assert set(REJECTIONS) == {r["type"] for r in s["rejection_types"]}
+
+
+def test_pass_at_k_metric_module_agrees_with_the_card(tmp_path: Path) -> None:
+    """metrics/pass_at_k, an `evaluate` metric shipped in the repo and loaded by path, gives the card's pass@k."""
+    import evaluate
+    import pyarrow.parquet as pq
+
+    root = Path(__file__).resolve().parents[1]
+    metric = evaluate.load(str(root / "metrics" / "pass_at_k"))
+    problems = synthetic_problems(200, seed=21)
+    write_dist(tmp_path / "d", synthetic_candidates(problems.select(range(190)), 1700, seed=21), problems, META)
+    s = compute_stats(tmp_path / "d")
+    table = pq.read_table(sorted((tmp_path / "d" / "problems").glob("*.parquet"))[0], columns=["num_judged", "num_passed"])
+    ks = [row["k"] for row in s["pass_at_k"]]
+    result = metric.compute(num_samples=table["num_judged"].to_pylist(), num_correct=table["num_passed"].to_pylist(), k=ks)
+    for row in s["pass_at_k"]:
+        assert result[f"problems@{row['k']}"] == row["problems"]
+        assert math.isclose(result[f"pass@{row['k']}"], row["mean"], rel_tol=1e-12)
+    with pytest.raises(ValueError):
+        metric.compute(num_samples=[2], num_correct=[3], k=1)
