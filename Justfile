@@ -21,3 +21,11 @@ dist := "dist/demo"
 [positional-arguments]
 publish repo *args:
     {{builder}} publish {{dist}} --repo-id {{trim_start_match(repo, "repo=")}} "${@:2}"
+
+# Re-render statistics, charts and the card of a built dataset from its parquet files alone
+card name="demo":
+    {{builder}} card dist/{{name}}
+
+# Exit 1 when the card or charts of dist/NAME are out of date (for CI)
+card-check name="demo":
+    {{builder}} card dist/{{name}} --check

@@ -7,6 +7,7 @@ as :class:`datasets.Dataset` objects with the features of :mod:`builder.schema`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -95,8 +96,15 @@ def _load_dataset(spec: str, split: str) -> Dataset:
     raise UserError(f"no such file or folder: {spec}")
 
 
+_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def _stamp(spec: str) -> str:
-    """Something that changes when the input changes, so cached Arrow files are never stale."""
+    """Something that changes when the input (or this loader) changes, so cached Arrow files are never stale."""
+    return f"{_SOURCE_HASH}|{_input_stamp(spec)}"
+
+
+def _input_stamp(spec: str) -> str:
     path = Path(spec)
     if path.is_file():
         st = path.stat()
@@ -174,9 +182,9 @@ def normalize_candidate(row: Mapping[str, Any]) -> dict[str, Any]:
     if response is None and solution is None:
         raise ValueError(f"candidate {candidate_id} has neither 'response' nor 'solution'")
     index = row.get("candidate_index")
-    if index is None:
+    if index is None:  # "{problem_id}_{index}" ids carry it; other ids are numbered in input order (see below)
         tail = candidate_id.rsplit("_", 1)[-1]
-        index = int(tail) if tail.isdigit() else 0
+        index = int(tail) if candidate_id == f"{problem_id}_{tail}" and tail.isdigit() else None
     return {
         "candidate_id": candidate_id,
         "problem_id": problem_id,
@@ -197,6 +205,7 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
     empty = _empty_row(kind)
     id_key = "problem_id" if kind == "problems" else "candidate_id"
     seen: set[str] = set()
+    per_problem: dict[str, int] = {}
     for hint, row, error in _iter_source(spec, split):
         if row is not None and error is None:
             try:
@@ -208,6 +217,11 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
                     error = f"duplicate {id_key} {clean[id_key]}"
                 else:
                     seen.add(clean[id_key])
+                    if kind == "candidates":
+                        order = per_problem.get(clean["problem_id"], 0)
+                        per_problem[clean["problem_id"]] = order + 1
+                        if clean["candidate_index"] is None:
+                            clean["candidate_index"] = order
                     yield {**clean, REASON: None, RAW: None}
                     continue
         row_id = str(row.get(id_key)) if isinstance(row, dict) and row.get(id_key) is not None else hint

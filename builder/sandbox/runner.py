@@ -78,7 +78,9 @@ def execute(source: str, side_fd: int, argv: list[str] | tuple[str, ...] = (), f
         status = _exit_status(exc.code)
     except BaseException as exc:  # noqa: BLE001 - every escape of the program is reported
         _report(side_fd, "run", exc)
-        traceback.print_exc()
+        # the program's frames only: this runner's own frame (and its path on the machine) is not the program's
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        traceback.print_exception(type(exc), exc, tb)
         status = 1
     # Like interpreter shutdown: wait for the program's non-daemon threads (thread-main habit).
     for thread in threading.enumerate():
