@@ -13,6 +13,7 @@ followed by two ``filter``\\ s that split it into problems and quarantined rows.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import pickle
 import zlib
@@ -104,6 +105,18 @@ def is_hub_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
 
 
+def local_cache_dir(local: Path) -> str:
+    """A datasets cache folder keyed by the local files' names, sizes and mtimes.
+
+    ``load_dataset`` on a local folder keys its Arrow cache on the folder's configs, not on its files' contents, so a
+    file changed in place would otherwise be read back stale from the cache.
+    """
+    files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file() and ".git" not in p.parts)
+    stamp = "\n".join(f"{p.relative_to(local) if p != local else p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+    digest = hashlib.sha256(f"{local.resolve()}\n{stamp}".encode()).hexdigest()[:16]
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "builder_sources" / digest)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -128,13 +141,14 @@ def load_upstream(
             builder = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}.get(local.suffix)
             if builder is None:
                 raise UserError(f"{path}: unsupported file type {local.suffix!r} (use .parquet, .jsonl or .json)")
-            return datasets.load_dataset(builder, data_files=str(local), split="train")
+            return datasets.load_dataset(builder, data_files=str(local), split="train", cache_dir=local_cache_dir(local))
         if local.is_dir():
+            cache_dir = local_cache_dir(local)
             if data_files is not None:
-                return datasets.load_dataset(str(local), data_files=data_files, split=split)
+                return datasets.load_dataset(str(local), data_files=data_files, split=split, cache_dir=cache_dir)
             if subset and (local / subset).is_dir():
-                return datasets.load_dataset(str(local), data_dir=subset, split=split)
-            return datasets.load_dataset(str(local), subset, split=split)
+                return datasets.load_dataset(str(local), data_dir=subset, split=split, cache_dir=cache_dir)
+            return datasets.load_dataset(str(local), subset, split=split, cache_dir=cache_dir)
         if is_hub_id(path):
             if data_files is not None:
                 return datasets.load_dataset(path, data_files=data_files, split=split)

@@ -1,0 +1,116 @@
+"""Several sources into one problem set: load each, concatenate in order, deduplicate, optionally decontaminate.
+
+This is the problems stage of a build (a recipe's ``[[sources]]`` in order) and of ``builder problems``. Every row
+that does not become a problem is in ``quarantine`` with its reason: malformed or skipped upstream rows, duplicates
+(merged into the first occurrence) and problems too similar to the benchmark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, concatenate_datasets
+
+from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
+from builder.sources import load_source
+from builder.sources.common import SourceResult
+
+
+@dataclass
+class CollectedProblems:
+    problems: Dataset
+    quarantine: Dataset
+    sources: list[SourceResult]
+    merged: int = 0
+    merged_pairs: dict[str, int] = field(default_factory=dict)
+    contaminated: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def source_meta(self) -> list[dict[str, Any]]:
+        """``build.json``'s ``sources`` entries (kind, path, problems, quarantined, license)."""
+        return [
+            {
+                "kind": s.kind,
+                "path": s.path,
+                **({"subset": s.subset} if s.subset else {}),
+                **({"split": s.split} if s.split else {}),
+                "problems": s.counts.get("problems", 0),
+                "quarantined": s.counts.get("quarantined", 0) + s.counts.get("skipped", 0),
+                "license": s.license,
+            }
+            for s in self.sources
+        ]
+
+    def summary_lines(self) -> list[str]:
+        lines = [s.summary() for s in self.sources]
+        lines.extend(self.notes)
+        lines.append(f"total: {len(self.problems)} problems, {len(self.quarantine)} quarantined rows")
+        return lines
+
+
+def _empty_quarantine() -> Dataset:
+    return Dataset.from_dict({k: [] for k in QUARANTINE_FEATURES}, features=QUARANTINE_FEATURES)
+
+
+def collect_problems(
+    specs: Sequence[Mapping[str, Any]],
+    *,
+    dedup: bool = True,
+    benchmark: str | Dataset | None = None,
+    threshold: float | None = None,
+    model_path: str | None = None,
+    num_proc: int | None = None,
+) -> CollectedProblems:
+    """Load every source spec (``{"kind", "path", "subset", "split", "limit", ...}``) and merge them.
+
+    ``benchmark`` (a normalized problems file or a Dataset) switches on decontamination at ``threshold``.
+    """
+    results: list[SourceResult] = []
+    for spec in specs:
+        options = {k: v for k, v in spec.items() if k not in ("kind", "path", "subset", "split")}
+        if num_proc and "num_proc" not in options:
+            options["num_proc"] = num_proc
+        results.append(
+            load_source(spec["kind"], spec.get("path"), subset=spec.get("subset"), split=spec.get("split"), **options)
+        )
+    parts = [r.problems if r.problems.features == PROBLEM_FEATURES else r.problems.cast(PROBLEM_FEATURES) for r in results]
+    problems = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+    quarantines = [r.quarantine for r in results if len(r.quarantine)]
+    collected = CollectedProblems(problems=problems, quarantine=_empty_quarantine(), sources=results)
+    if dedup:
+        from builder.dedup import dedup_problems
+
+        deduped = dedup_problems(problems, num_proc=num_proc)
+        collected.problems = deduped.problems
+        collected.merged = deduped.merged
+        collected.merged_pairs = dict(deduped.pairs)
+        collected.notes.append(deduped.summary())
+        if len(deduped.duplicates):
+            quarantines.append(deduped.duplicates)
+    if benchmark is not None:
+        from builder.decontaminate import DEFAULT_THRESHOLD, decontaminate
+        from builder.io import load_problems
+
+        if isinstance(benchmark, Dataset):
+            bench, name = benchmark, "benchmark"
+        else:
+            bench, _ = load_problems(str(benchmark))
+            name = Path(str(benchmark)).parent.name or str(benchmark)
+        result = decontaminate(
+            collected.problems,
+            bench,
+            threshold=threshold if threshold is not None else DEFAULT_THRESHOLD,
+            model_path=model_path,
+            benchmark_name=name,
+        )
+        collected.problems = result.problems
+        collected.contaminated = len(result.dropped)
+        collected.notes.append(result.summary())
+        if len(result.dropped):
+            quarantines.append(result.dropped)
+    if quarantines:
+        collected.quarantine = concatenate_datasets(quarantines) if len(quarantines) > 1 else quarantines[0]
+    return collected

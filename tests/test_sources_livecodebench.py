@@ -1,0 +1,166 @@
+"""LiveCodeBench adapter: code_generation_lite rows (public + private tests, plain and base64/zlib/pickle), functional
+LeetCode problems, hostile and corrupt private tests; and the lcb pack judged through the adapter path gives the same
+verdicts as through its normalized files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from builder import taxonomy as T
+from builder.cli import cli
+from builder.errors import UserError
+from builder.execute import ExecutionConfig, judge_candidate
+from builder.io import load_problems
+from builder.sandbox import make_sandbox
+from builder.sources import load_source
+from builder.sources.livecodebench import decode_private, encode_private, release_files
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE = FIXTURES / "sources" / "livecodebench"
+SHARED_LCB = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcb"
+JUDGED_FIELDS = ("tests", "time_limit", "memory_limit", "float_tolerance", "checker", "case_insensitive", "test_type", "fn_name")
+
+sys.path.insert(0, str(FIXTURES / "sources"))
+from make_fixtures import lcb_upstream_rows  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result():
+    return load_source("livecodebench", str(FIXTURE), subset="v5")
+
+
+def test_counts_and_quarantine(result, capfd) -> None:
+    assert result.counts == {"rows": 5, "problems": 3, "quarantined": 2}
+    reasons = dict(zip(result.quarantine["row_id"], result.quarantine["reason"]))
+    assert "decompressing" in reasons["abc900_b"]
+    assert reasons["abc900_c"] == "refusing to load builtins.print from private_test_cases"
+    load_source("livecodebench", str(FIXTURE / "test5.jsonl"))  # the hostile pickle again, as a single file
+    assert "this must never run" not in capfd.readouterr().out
+
+
+def test_public_and_private_tests(result) -> None:
+    twice = next(p for p in result.problems if p["problem_id"] == "abc900_a")
+    assert twice["tests"] == [{"input": "3\n", "output": "6\n"}, {"input": "0\n", "output": "0\n"}, {"input": "50\n", "output": "100\n"}]
+    assert twice["source"] == "livecodebench/atcoder" and twice["difficulty"] == "easy" and twice["title"] == "A. Twice"
+    assert twice["test_type"] == "stdin" and twice["license"] == "cc"
+
+
+def test_functional_problems_judge_real_solutions(result) -> None:
+    pair = next(p for p in result.problems if p["problem_id"] == "3999")
+    avg = next(p for p in result.problems if p["problem_id"] == "3998")
+    assert pair["test_type"] == "functional" and pair["fn_name"] == "maxPairSum" and len(pair["tests"]) == 2
+    assert pair["starter_code"].startswith("class Solution")
+    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    with make_sandbox("auto") as box:
+        ok = judge_candidate(
+            "class Solution:\n    def maxPairSum(self, nums):\n        a, b = sorted(nums)[-2:]\n        return a + b\n", pair, box, config
+        )
+        wrong = judge_candidate("class Solution:\n    def maxPairSum(self, nums):\n        return max(nums) * 2\n", pair, box, config)
+        mean = judge_candidate("class Solution:\n    def average(self, nums):\n        return sum(nums) / len(nums)\n", avg, box, config)
+        rounded = judge_candidate(
+            "class Solution:\n    def average(self, nums):\n        return round(sum(nums) / len(nums), 3)\n", avg, box, config
+        )
+    assert ok["verdict"] == T.PASSED and ok["tests_passed"] == 2
+    assert wrong["verdict"] == T.WA
+    assert mean["verdict"] == T.PASSED
+    assert rounded["verdict"] == T.WA and rounded["test_verdicts"] == [T.PASSED, T.WA]
+
+
+def test_private_encoding_round_trip() -> None:
+    tests = [{"input": "1\n", "output": "2\n", "testtype": "stdin"}]
+    assert decode_private(encode_private(tests)) == tests
+    assert decode_private(json.dumps(tests)) == tests
+    assert decode_private("") == [] and decode_private(None) == []
+
+
+def test_release_files() -> None:
+    assert release_files("release_v3") == ["test.jsonl", "test2.jsonl", "test3.jsonl"]
+    assert release_files("v5") == ["test5.jsonl"]
+    assert release_files(None, FIXTURE) == ["test5.jsonl"]
+    with pytest.raises(ValueError):
+        release_files("v9")
+    with pytest.raises(UserError, match="unknown LiveCodeBench release"):
+        load_source("livecodebench", str(FIXTURE), subset="release_v9")
+
+
+# --- the lcb pack through the adapter path ----------------------------------------------------------------------
+
+
+def _verify(problems: Path, candidates: Path, out: Path) -> dict[str, dict]:
+    result = CliRunner().invoke(
+        cli, ["verify", "--problems", str(problems), "--candidates", str(candidates), "--out", str(out), "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    return {row["candidate_id"]: row for row in map(json.loads, out.read_text().splitlines())}
+
+
+def _rejudge(candidate_id: str, candidates: Path, problems: Path, attempts: int = 3) -> set[str]:
+    """Verdicts of one candidate judged again from the normalized problems, each time in a fresh sandbox."""
+    from builder.extract import extract_response
+
+    row = next(r for r in map(json.loads, candidates.read_text().splitlines()) if r["candidate_id"] == candidate_id)
+    solution = row.get("solution") or extract_response(row["response"]).code
+    problem = next(p for p in load_problems(str(problems))[0] if p["problem_id"] == row["problem_id"])
+    verdicts = set()
+    for _ in range(attempts):
+        with make_sandbox("auto") as box:
+            verdicts.add(judge_candidate(solution, problem, box, ExecutionConfig())["verdict"])
+    return verdicts
+
+
+def _adapter_path_matches(pack: Path, tmp_path: Path) -> tuple[int, list[str]]:
+    """Judge the pack's candidates through the LiveCodeBench adapter and through the normalized file; return the
+    number of candidates and the differences not explained by run-to-run nondeterminism of the candidate."""
+    upstream = tmp_path / "lcb_upstream"
+    upstream.mkdir()
+    rows = lcb_upstream_rows([json.loads(line) for line in (pack / "problems.jsonl").read_text().splitlines()])
+    (upstream / "test5.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    adapter_problems = tmp_path / "adapter_problems.jsonl"
+    result = CliRunner().invoke(
+        cli, ["problems", "--source", "livecodebench", "--path", str(upstream), "--subset", "v5", "--no-dedup", "--out", str(adapter_problems)]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {len(rows)} problems" in result.output
+
+    # the problems themselves: every field the judge reads is identical
+    ours = {p["problem_id"]: p for p in load_problems(str(adapter_problems))[0]}
+    theirs = {p["problem_id"]: p for p in load_problems(str(pack / "problems.jsonl"))[0]}
+    assert ours.keys() == theirs.keys()
+    for pid, problem in theirs.items():
+        for key in (*JUDGED_FIELDS, "problem", "title", "difficulty"):
+            assert ours[pid][key] == problem[key], (pid, key)
+
+    candidates = pack / "candidates.jsonl"
+    via_adapter = _verify(adapter_problems, candidates, tmp_path / "via_adapter.jsonl")
+    via_files = _verify(pack / "problems.jsonl", candidates, tmp_path / "via_files.jsonl")
+    assert via_adapter.keys() == via_files.keys()
+    unexplained = []
+    for cid, row in via_files.items():
+        ours_verdict, theirs_verdict = via_adapter[cid]["verdict"], row["verdict"]
+        if ours_verdict == theirs_verdict:
+            continue
+        # a verdict that changes from run to run (a wall-clock timeout on a loaded machine, the iteration order of a
+        # set of strings under a fresh hash seed) says nothing about where the problems came from
+        again = _rejudge(cid, candidates, pack / "problems.jsonl", attempts=4)
+        if T.TIMEOUT in (ours_verdict, theirs_verdict) or ours_verdict in again or len(again | {theirs_verdict}) > 1:
+            continue
+        unexplained.append(f"{cid}: normalized files {theirs_verdict}, adapter {ours_verdict}, re-judged {sorted(again)}")
+    return len(via_files), unexplained
+
+
+def test_lcb_fixture_same_verdicts_through_the_adapter(tmp_path: Path) -> None:
+    total, unexplained = _adapter_path_matches(FIXTURES / "lcb", tmp_path)
+    assert total == 24 and unexplained == []
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.skipif(not SHARED_LCB.is_dir(), reason="../shared/data is not present")
+def test_lcb_pack_same_verdicts_through_the_adapter(tmp_path: Path) -> None:
+    total, unexplained = _adapter_path_matches(SHARED_LCB, tmp_path)
+    assert total == 996 and unexplained == []
