@@ -14,6 +14,7 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
+from builder.io import quarantine_rows
 from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
 from builder.sources import load_source
 from builder.sources.common import SourceResult
@@ -77,8 +78,18 @@ def collect_problems(
             load_source(spec["kind"], spec.get("path"), subset=spec.get("subset"), split=spec.get("split"), **options)
         )
     parts = [r.problems if r.problems.features == PROBLEM_FEATURES else r.problems.cast(PROBLEM_FEATURES) for r in results]
-    problems = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     quarantines = [r.quarantine for r in results if len(r.quarantine)]
+    seen: set[str] = set()
+    for i, part in enumerate(parts):  # an id an earlier source already has: quarantined, the first one wins
+        ids = part["problem_id"]
+        clash = [j for j, pid in enumerate(ids) if pid in seen]
+        if clash:
+            quarantines.append(quarantine_rows(part.select(clash), "problems", f"duplicate problem_id: an earlier source than sources[{i}] has it", "problem_id"))
+            dropped = set(clash)
+            parts[i] = part = part.select([j for j in range(len(ids)) if j not in dropped])
+            results[i].counts["duplicate_ids"] = len(clash)
+        seen.update(part["problem_id"])
+    problems = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     collected = CollectedProblems(problems=problems, quarantine=_empty_quarantine(), sources=results)
     if dedup:
         from builder.dedup import dedup_problems

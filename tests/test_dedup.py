@@ -1,0 +1,93 @@
+"""Deduplication across sources: normalized statement hash, first occurrence in source order kept, merges counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset
+
+from builder.dedup import dedup_problems, normalize_statement, statement_hash
+from builder.schema import PROBLEM_FEATURES
+from builder.sources.collect import collect_problems
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _problems(rows: list[tuple[str, str, str]]) -> Dataset:
+    base = {k: None for k in PROBLEM_FEATURES}
+    return Dataset.from_list(
+        [{**base, "problem_id": pid, "source": src, "problem": text, "tests": [{"input": "", "output": "1"}],
+          "case_insensitive": False, "test_type": "stdin"} for pid, src, text in rows],
+        features=PROBLEM_FEATURES,
+    )
+
+
+def test_normalization_ignores_latex_case_punctuation_and_spacing() -> None:
+    variants = [
+        "Given $n$ integers $a_i$ ($1 \\le a_i \\le 10^9$), print the \\textbf{maximum}.",
+        "given  $$$n$$$ integers $$$a_i$$$ ($$$1 \\leq a_i \\leq 10^9$$$), print the maximum",
+        "Given n integers a_i (1 ≤ a_i ≤ 10^9), print the\nmaximum!",
+        "GIVEN n INTEGERS a_i (1 <= a_i <= 10^9), PRINT THE MAXIMUM.",
+    ]
+    assert len({normalize_statement(v) for v in variants}) == 1
+    assert normalize_statement(variants[0]) == "given n integers a i 1 le a i le 10 9 print the maximum"
+    assert statement_hash(variants[0]) != statement_hash("Given n integers, print the minimum.")
+    assert statement_hash("") is None and statement_hash("$ \\, $") is None
+
+
+def test_first_in_source_order_wins_and_merges_are_counted() -> None:
+    first = _problems([("cf/1", "codeforces", "Print the sum of $a$ and $b$."), ("cf/2", "codeforces", "Sort the array.")])
+    second = _problems([
+        ("taco/7", "taco/codeforces", "print the sum of a and b"),
+        ("taco/8", "taco/codeforces", "Reverse the string."),
+        ("taco/9", "taco/codeforces", "Sort   the array!"),
+        ("taco/10", "taco/codeforces", ""),
+        ("taco/11", "taco/codeforces", ""),  # empty statements are never merged
+    ])
+    result = dedup_problems([first, second])
+    assert result.problems["problem_id"] == ["cf/1", "cf/2", "taco/8", "taco/10", "taco/11"]
+    assert result.merged == 2
+    assert result.pairs == {"codeforces <- taco/codeforces": 2}
+    reasons = dict(zip(result.duplicates["row_id"], result.duplicates["reason"]))
+    assert reasons == {
+        "taco/7": "duplicate of cf/1 (codeforces): same normalized statement",
+        "taco/9": "duplicate of cf/2 (codeforces): same normalized statement",
+    }
+    assert "merged 2 duplicates" in result.summary()
+
+
+def test_no_duplicates_keeps_everything() -> None:
+    problems = _problems([("a", "s", "one"), ("b", "s", "two")])
+    result = dedup_problems(problems)
+    assert len(result.problems) == 2 and result.merged == 0 and len(result.duplicates) == 0
+
+
+def test_collect_merges_the_same_problems_from_two_sources(tmp_path: Path) -> None:
+    """The lcb fixture as normalized problems and again as LiveCodeBench rows under other ids: the copies merge."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(FIXTURES / "sources"))
+    from make_fixtures import lcb_upstream_rows
+
+    problems = [json.loads(line) for line in (FIXTURES / "lcb" / "problems.jsonl").read_text().splitlines()]
+    rows = lcb_upstream_rows([{**p, "problem_id": "copy-" + p["problem_id"]} for p in problems])
+    upstream = tmp_path / "test5.jsonl"
+    upstream.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    collected = collect_problems([
+        {"kind": "local", "path": str(FIXTURES / "lcb" / "problems.jsonl")},
+        {"kind": "livecodebench", "path": str(upstream)},
+    ])
+    assert len(collected.problems) == 12 and collected.merged == 12
+    assert set(collected.problems["source"]) == {"atcoder"}  # the first source's copies are kept
+    assert collected.merged_pairs == {"atcoder <- livecodebench/atcoder": 12}
+    assert len(collected.quarantine) == 12
+    assert [m["kind"] for m in collected.source_meta()] == ["local", "livecodebench"]
+
+
+def test_collect_without_dedup_still_keeps_ids_unique(tmp_path: Path) -> None:
+    path = str(FIXTURES / "lcb" / "problems.jsonl")
+    collected = collect_problems([{"kind": "local", "path": path}, {"kind": "local", "path": path, "limit": 5}], dedup=False)
+    assert len(collected.problems) == 12 and len(set(collected.problems["problem_id"])) == 12
+    assert len(collected.quarantine) == 5
+    assert set(collected.quarantine["reason"]) == {"duplicate problem_id: an earlier source than sources[1] has it"}
