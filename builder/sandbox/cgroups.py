@@ -210,6 +210,17 @@ class CgroupManager:
             _write(mem, "memory.memsw.limit_in_bytes", str(limit))
         self._memsw_limit = limit
 
+    def relax(self) -> None:
+        """Lift the memory limit between tests (only the zygote is left in the group, and it must never hit one)."""
+        if self.version == "v1":
+            mem = self.dir_fds["memory"]
+            if self.has_memsw:
+                _write(mem, "memory.memsw.limit_in_bytes", "-1")
+            _write(mem, "memory.limit_in_bytes", "-1")
+            self._memsw_limit = 1 << 62
+        else:
+            _write(self.dir_fds["unified"], "memory.max", "max")
+
     def _pids_events(self) -> int:
         key = "pids" if self.version == "v1" else "unified"
         try:

@@ -304,6 +304,7 @@ class Zygote:
         reply.update(report)
         if self.cg is not None and snap is not None:
             usage = self.cg.measure(snap)
+            self.cg.relax()
             if self.pidns_fd is None:
                 reply["stray_killed"] = self.cg.kill_others()
                 if self.proc_fd is not None:
