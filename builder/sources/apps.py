@@ -18,8 +18,8 @@ DEFAULT_SPLIT = "train"
 
 
 def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
-    statement = text(row.get("question")).strip()
-    if not statement:
+    statement = text(row.get("question"))
+    if not statement.strip():
         raise ValueError("empty question")
     native = row.get("problem_id")
     if native is None or native == "":

@@ -44,8 +44,8 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
         raise ValueError("missing name")
     if text(row.get("input_file")).strip() or text(row.get("output_file")).strip():
         raise Skip("file input/output")
-    statement = text(row.get("description")).strip()
-    if not statement:
+    statement = text(row.get("description"))
+    if not statement.strip():
         raise ValueError("empty description")
     tests: list[dict[str, str]] = []
     for key in ctx.options.get("test_sets") or TEST_SETS:

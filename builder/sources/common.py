@@ -264,6 +264,23 @@ def _normalize_row(
     return {**_EMPTY, "problem_id": row_id, STATUS: status, REASON: reason, RAW: _raw(row)}
 
 
+def _fingerprint(ds: Dataset, to_problem: Callable[..., Any], ctx: Context) -> str:
+    """The normalizing map's cache key: the input, the options and the code that normalizes.
+
+    datasets hashes a module-level function by reference, so a fixed adapter would otherwise keep serving results
+    cached by its previous version.
+    """
+    import inspect
+    import sys
+
+    from builder import harness, io
+
+    code = [inspect.getsource(sys.modules[to_problem.__module__]), inspect.getsource(sys.modules[__name__])]
+    code += [inspect.getsource(io), inspect.getsource(harness)]
+    key = json.dumps([ds._fingerprint, repr(ctx), code], default=str)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
 def normalize_source(
     ds: Dataset,
     to_problem: Callable[..., dict[str, Any]],
@@ -284,6 +301,7 @@ def normalize_source(
         features=_MAP_FEATURES,
         num_proc=num_proc if num_proc and num_proc > 1 and len(ds) > 1 else None,
         desc=f"Normalizing {ctx.kind}",
+        new_fingerprint=_fingerprint(ds, to_problem, ctx),
     )
     problems = mapped.filter(lambda s: s == OK, input_columns=[STATUS], desc="Keeping problems")
     problems = problems.remove_columns([STATUS, REASON, RAW])

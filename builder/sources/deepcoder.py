@@ -102,8 +102,8 @@ def metadata_of(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
-    statement = text(row.get("problem")).strip()
-    if not statement:
+    statement = text(row.get("problem"))
+    if not statement.strip():
         raise ValueError("empty problem statement")
     meta = metadata_of(row)
     test_type, fn_name, tests = parse_tests(row.get("tests"), meta)

@@ -29,8 +29,8 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
     question_id = text(row.get("question_id")).strip()
     if not question_id:
         raise ValueError("missing question_id")
-    question = text(row.get("question")).strip()
-    if not question:
+    question = text(row.get("question"))
+    if not question.strip():
         raise ValueError("empty question")
     source = text(row.get("test"))
     if not source.strip():

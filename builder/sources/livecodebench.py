@@ -83,8 +83,8 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
     question_id = text(row.get("question_id")).strip()
     if not question_id:
         raise ValueError("missing question_id")
-    statement = text(row.get("question_content")).strip()
-    if not statement:
+    statement = text(row.get("question_content"))
+    if not statement.strip():
         raise ValueError("empty question_content")
     public = as_json(row.get("public_test_cases") or "[]", "public_test_cases")
     if not isinstance(public, list):

@@ -62,8 +62,8 @@ def difficulty(value: Any) -> str:
 
 
 def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
-    statement = text(row.get("question")).strip()
-    if not statement:
+    statement = text(row.get("question"))
+    if not statement.strip():
         raise ValueError("empty question")
     test_type, fn_name, tests = input_output_tests(row.get("input_output"), ctx)
     time_limit = parse_quantity(row.get("time_limit"), _SECONDS)
