@@ -163,6 +163,14 @@ class CgroupManager:
         except OSError:
             pass
 
+    def leave(self) -> None:
+        """Move the calling process back to the groups it came from."""
+        for fd in self.origin_fds.values():
+            try:
+                _write(fd, "cgroup.procs", "0")
+            except OSError:
+                pass
+
     # -- per test ----------------------------------------------------------------------------------------------
     def prepare(self, memory_bytes: int, max_pids: int) -> Snapshot:
         """Set the test's limits and snapshot the counters; ``max_pids`` excludes the zygote and the init."""

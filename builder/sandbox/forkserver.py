@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -167,7 +168,11 @@ class _Zygote:
             pass
         from builder.sandbox import cgroups
 
-        cgroups.remove_parents(self.cgroup_parents)
+        for _attempt in range(50):  # the zygote (PID 1 of its namespace) may take a moment to die after the shim
+            cgroups.remove_parents(self.cgroup_parents)
+            if not any(os.path.exists(p) for p in self.cgroup_parents.values()):
+                break
+            time.sleep(0.02)
         try:
             os.rmdir(self.root_dir)
         except OSError:

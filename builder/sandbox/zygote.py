@@ -5,23 +5,28 @@ environment; it never imports the package's ``__init__`` modules (no click, no d
 ``isolation``, ``cgroups`` and ``runner``. It only ever receives a program, its stdin, argv/files and the limits: the
 expected outputs stay in the supervisor.
 
-Once, at start: pre-import the modules test programs use; create the cgroup parents; unshare the mount, network, IPC
-and UTS namespaces (plus a user namespace when not root); build a minimal read-only root (``/usr`` and the Python
-prefix bound read-only, a tiny ``/etc``, ``/dev/{null,zero,full,random,urandom}``) and ``pivot_root`` into it.
+Once, at start: pre-import the modules test programs use; create a cgroup (memory, pids, cpuacct) and move in;
+unshare the mount, network, IPC and UTS namespaces (plus a user namespace when not root); unshare a PID namespace
+and fork into it (the zygote is PID 1 there; the original process stays outside as a shim the supervisor holds);
+build a minimal read-only root (``/usr`` and the Python prefix bound read-only, a tiny ``/etc``,
+``/dev/{null,zero,full,random,urandom}``), ``pivot_root`` into it, and mount ``/proc`` (hidepid) and two small tmpfs
+(``/tmp``, the scratch, and ``/dev/shm``).
 
-Per test (request: JSON header + fds [payload, stdin, stdout, stderr, side channel] over a SOCK_SEQPACKET socket):
+Per test (request: JSON header + fds [payload, stdin, stdout, stderr, side channel] over a SOCK_SEQPACKET socket),
+one fork:
 
-* the zygote lives in its own cgroup (memory, pids, cpuacct; moving a process between v1 groups costs ~5 ms, forking
-  into one is free): per test the limits are set and the counters reset or snapshotted;
-* a fresh PID namespace: the zygote forks an *init* that joins the leaf, unshares a mount namespace, mounts a fresh
-  ``/proc`` and a small tmpfs scratch on ``/tmp`` (its cwd), writes the files, and forks the *program* process;
-* the program process gets its own session, the memfds as fds 0/1/2 and the side channel as fd 3 (every other fd
-  closed), rlimits, a throwaway uid/gid, ``no_new_privs`` and the seccomp filter, then runs ``runner.execute``;
-* the zygote waits on the init's pidfd, polling the leaf's CPU usage (so the CPU limit covers the whole process tree
-  and is exact to a few ms) and the wall clock; on a limit it SIGKILLs the init, which takes the whole PID namespace
-  with it; otherwise the init reaps the program, reports its wait status and exits, which kills every leftover;
-* the group's counters give CPU time, peak memory and whether the OOM killer fired; the scratch tmpfs died with the
-  test's mount namespace.
+* the group's limits are set and its counters reset or snapshotted (moving a process between v1 groups costs ~5 ms,
+  forking inside one is free; a mount namespace per test cost ~5 ms too, so there is none);
+* the program's process reads the payload (the zygote never does), writes the files into ``/tmp`` (its cwd), gets
+  its own session, the memfds as fds 0/1/2 and the side channel as fd 3 (every other fd closed), rlimits, a
+  throwaway uid/gid, ``no_new_privs`` and the seccomp filter, then runs ``runner.execute``;
+* the zygote waits on its pidfd, polling the group's CPU usage (so the CPU limit covers the whole process tree and is
+  exact to a few ms) and the wall clock, and SIGKILLs it on a limit;
+* then ``kill(-1, SIGKILL)`` from PID 1 ends every process of the namespace (orphans, daemons, fork bombs), all are
+  reaped, the group's counters give CPU time, peak memory and whether the OOM killer fired, and the scratch is
+  emptied.
+
+Without a PID namespace the zygote is a child subreaper and kills what the test left through ``/proc`` and the group.
 
 Every feature can be switched off (``disable`` in the config, from ``BUILDER_SANDBOX_DISABLE``) and each one that fails
 to set up is reported in the hello message with the reason; the supervisor derives the isolation level from it.
@@ -75,7 +80,7 @@ class Zygote:
         self.errors: dict[str, str] = {}
         self.cg: cgroups.CgroupManager | None = None
         self.seccomp: isolation.SeccompFilter | None = None
-        self.pidns_fd: int | None = None
+        self._setup_fd = -1
         self.root_kind = "host"
         self.ncpu = max(1, len(os.sched_getaffinity(0)))
         self.base_vm = 0
@@ -219,19 +224,36 @@ class Zygote:
         if "pidns" in self.disabled:
             self.errors["pidns"] = "disabled"
         else:
-            try:  # a PID namespace per test: reset pid_for_children to our own, then unshare a fresh one
-                fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-                isolation.setns(fd, isolation.CLONE_NEWPID)
+            try:
                 isolation.unshare(isolation.CLONE_NEWPID)
-                isolation.setns(fd, isolation.CLONE_NEWPID)
-                self.pidns_fd = fd
                 self.features["pidns"] = True
             except OSError as exc:
                 self.errors["pidns"] = str(exc)
+        if self.features["pidns"]:
+            self._become_pid1()
         if not self.features["pidns"]:
             # no PID namespace: orphans of a test are reparented to us, and we kill them after each test
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
             self.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _become_pid1(self) -> None:
+        """Fork into the new PID namespace: the child (PID 1 there) is the zygote from now on; this process stays
+        outside as a shim that the supervisor holds, and exits with it. As PID 1 the zygote gets every orphan of a
+        test, and one ``kill(-1, SIGKILL)`` ends every process of the namespace but itself: one fork per test."""
+        pid = os.fork()
+        if pid == 0:
+            isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # the shim is killed: so are we
+            return
+        # the shim: out of the test group (its pids would count), then wait for the zygote and exit like it
+        if self.cg is not None:
+            self.cg.leave()
+        self.sock.close()
+        try:
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            code = 1
+        os._exit(code if code >= 0 else 128 - code)
 
     # ------------------------------------------------------------------------------------------------ serve --
     def serve(self) -> None:
@@ -271,62 +293,69 @@ class Zygote:
         snap = self.cg.prepare(memory, int(limits["max_processes"])) if self.cg else None
         if self.features["mountns"]:
             self._size_scratch(int(limits.get("scratch_mb", 64)))
-        status_r, status_w = os.pipe2(os.O_CLOEXEC)
+            scratch, host_scratch = "/tmp", None  # our private tmpfs, emptied after every test
+        else:
+            scratch = host_scratch = tempfile.mkdtemp(prefix="builder-run-")
+        setup_r, setup_w = os.pipe()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         try:
-            if self.pidns_fd is not None:
-                isolation.setns(self.pidns_fd, isolation.CLONE_NEWPID)
-                isolation.unshare(isolation.CLONE_NEWPID)
             pid = os.fork()
-            if pid == 0:  # the test's init
+            if pid == 0:  # the program's process
                 try:
-                    os.close(status_r)
-                    self._init(limits, fds, status_w)
+                    os.close(setup_r)
+                    self._program(limits, fds, setup_w, scratch)
                 except BaseException:  # noqa: BLE001
                     try:
-                        os.write(status_w, json.dumps({"error": "init: " + traceback.format_exc()[-1500:]}).encode())
+                        os.write(self._setup_fd, ("program setup: " + traceback.format_exc()[-1500:]).encode())
                     except BaseException:  # noqa: BLE001
                         pass
                 os._exit(SETUP_FAILED)
-            os.close(status_w)
-            status_w = -1
-            if self.pidns_fd is not None:
-                isolation.setns(self.pidns_fd, isolation.CLONE_NEWPID)
-            killed, init_status = self._wait(pid, snap, cpu_limit, wall_limit, started)
+            os.close(setup_w)
+            setup_w = -1
+            killed, status, usage = self._wait(pid, snap, cpu_limit, wall_limit, started)
             wall = time.monotonic() - started
-            report_raw = _read_all_fd(status_r)
-            if self.pidns_fd is None and self.proc_fd is not None:
-                _kill_descendants(self.proc_fd)  # whatever outlived the test's init (killed on a limit)
+            self._end_tree()
+            setup_error = _read_all_fd(setup_r).decode("utf-8", errors="replace")
         finally:
-            os.close(status_r)
-            if status_w >= 0:
-                os.close(status_w)
-        reply: dict[str, object] = {"ok": True, "killed": killed, "wall_s": wall, "init_status": init_status}
-        try:
-            report = json.loads(report_raw) if report_raw else {}
-        except ValueError:
-            report = {"error": f"bad init report {report_raw[:200]!r}"}
-        reply.update(report)
+            os.close(setup_r)
+            if setup_w >= 0:
+                os.close(setup_w)
+            if host_scratch:
+                shutil.rmtree(host_scratch, ignore_errors=True)
+        reply: dict[str, object] = {"ok": not setup_error, "killed": killed, "wall_s": wall, "status": None if killed else status}
+        if setup_error:
+            reply["error"] = setup_error
         if self.cg is not None and snap is not None:
-            usage = self.cg.measure(snap)
+            usage_cg = self.cg.measure(snap)
             self.cg.relax()
-            if self.pidns_fd is None:
-                reply["stray_killed"] = self.cg.kill_others()
-                if self.proc_fd is not None:
-                    _kill_descendants(self.proc_fd)  # reap what the backstop killed
-            reply.update(cpu_s=usage.cpu_s, peak_bytes=usage.peak_bytes, oom_kills=usage.oom_kills, pids_limited=usage.pids_limited)
-        else:  # no CPU accounting group: what the test's tree cost us, as reaped children
+            reply.update(cpu_s=usage_cg.cpu_s, peak_bytes=usage_cg.peak_bytes, oom_kills=usage_cg.oom_kills, pids_limited=usage_cg.pids_limited)
+        else:  # no CPU accounting group: what the test's tree cost, as reaped children
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
-            reply.update(cpu_s=max(cpu, float(report.get("ru_cpu", 0.0))), peak_bytes=int(report.get("ru_maxrss_kb", 0)) * 1024, oom_kills=0, pids_limited=False)
+            reply.update(cpu_s=cpu, peak_bytes=usage.ru_maxrss * 1024, oom_kills=0, pids_limited=False)
         if self.features["mountns"]:
             _wipe(SCRATCH_DIRS)
-        if "error" in report:
-            reply["ok"] = False
         return reply
 
-    def _wait(self, pid: int, snap: cgroups.Snapshot | None, cpu_limit: float, wall_limit: float, started: float) -> tuple[str | None, int]:
+    def _end_tree(self) -> None:
+        """Kill and reap every process the test left (orphans are ours: we are PID 1 or a child subreaper)."""
+        if self.features["pidns"]:
+            try:
+                os.kill(-1, signal.SIGKILL)  # as PID 1: every process of the namespace but us
+            except ProcessLookupError:
+                pass
+            while True:
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    return
+        if self.cg is not None:
+            self.cg.kill_others()
+        if self.proc_fd is not None:
+            _kill_descendants(self.proc_fd)
+
+    def _wait(self, pid: int, snap: cgroups.Snapshot | None, cpu_limit: float, wall_limit: float, started: float):  # type: ignore[no-untyped-def]
         pidfd = os.pidfd_open(pid)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
@@ -351,14 +380,14 @@ class Zygote:
                     break
                 if any(fd == self.sock.fileno() for fd, _ in events):
                     os.kill(pid, signal.SIGKILL)  # the supervisor is gone: end the test and ourselves
-                    os.waitpid(pid, 0)
+                    self._end_tree()
                     os._exit(0)
             if killed is not None:
                 os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
         finally:
             os.close(pidfd)
-        return killed, status
+        return killed, status, usage
 
     def _size_scratch(self, size_mb: int) -> None:
         if size_mb != self.scratch_mb:
@@ -366,32 +395,22 @@ class Zygote:
                 isolation.mount(None, path, None, isolation.MS_REMOUNT | isolation.MS_NOSUID | isolation.MS_NODEV, f"size={size_mb}m")
             self.scratch_mb = size_mb
 
-    # ------------------------------------------------------------------------------------------------- init --
-    def _init(self, limits: dict, fds: list[int], status_w: int) -> None:
-        """The test's init process (PID 1 of the test's PID namespace when there is one). Never returns."""
-        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() == 1 and self.pidns_fd is None:
-            os._exit(SETUP_FAILED)
+    # ---------------------------------------------------------------------------------------------- program --
+    def _program(self, limits: dict, fds: list[int], setup_w: int, scratch: str) -> None:
+        """The program process: read the payload, write the files, lock down, run the program as ``__main__``.
+
+        The zygote never reads the payload (the code and the files): only this process does, so nothing of one test's
+        program stays in the memory that the next test's process inherits. Never returns.
+        """
+        self._setup_fd = setup_w
+        os.setsid()
         self.sock.close()
-        if self.pidns_fd is not None:
-            os.close(self.pidns_fd)
-        if self.pidns_fd is None:
-            isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
-        payload_fd, stdin_fd, stdout_fd, stderr_fd, side_fd = fds
+        payload_fd = fds[0]
         payload = json.loads(_pread_all(payload_fd))
         uid = self.uid if self.features["uid"] else os.getuid()
         gid = self.uid if self.features["uid"] else os.getgid()
-        scratch_mb = int(limits.get("scratch_mb", 64))
-        host_scratch = None
-        if self.features["mountns"]:
-            scratch = "/tmp"  # the zygote's private tmpfs, emptied by the zygote after every test
-        else:
-            scratch = host_scratch = tempfile.mkdtemp(prefix="builder-run-")
+        if scratch != "/tmp":
             os.chown(scratch, uid, gid)
-        try:
-            _write_file("/proc/self/oom_score_adj", "-1000")  # the OOM killer takes the program, never its init
-        except OSError:
-            pass
         for name, data in payload.get("files", {}).items():
             path = os.path.join(scratch, name)
             with open(path, "wb") as fh:
@@ -399,52 +418,12 @@ class Zygote:
             os.chown(path, uid, gid)
         code: str = payload["code"]
         argv: list[str] = payload.get("argv", [])
-        setup_r, setup_w = os.pipe()
-        child = os.fork()
-        if child == 0:
-            try:
-                os.close(setup_r)
-                self._program(code, argv, limits, (stdin_fd, stdout_fd, stderr_fd, side_fd, setup_w), scratch, uid, gid)
-            except BaseException:  # noqa: BLE001
-                try:
-                    os.write(4, ("program setup: " + traceback.format_exc()[-1500:]).encode())
-                except BaseException:  # noqa: BLE001
-                    pass
-            os._exit(SETUP_FAILED)
-        os.close(setup_w)
-        for fd in fds:
-            os.close(fd)
-        status, usage = None, None
-        while True:
-            try:
-                pid, st, ru = os.wait4(-1, 0)
-            except ChildProcessError:
-                break
-            if pid == child:
-                status, usage = st, ru
-                break
-        setup_error = _read_all_fd(setup_r).decode("utf-8", errors="replace")
-        if self.pidns_fd is None:
-            _kill_descendants()
-        if host_scratch:
-            shutil.rmtree(host_scratch, ignore_errors=True)
-        report: dict[str, object] = {"status": status}
-        if usage is not None:
-            report.update(ru_cpu=usage.ru_utime + usage.ru_stime, ru_maxrss_kb=usage.ru_maxrss)
-        if setup_error:
-            report["error"] = setup_error
-        os.write(status_w, json.dumps(report).encode())
-        os._exit(0)
-
-    # ---------------------------------------------------------------------------------------------- program --
-    def _program(self, code: str, argv: list[str], limits: dict, fds: tuple[int, ...], scratch: str, uid: int, gid: int) -> None:
-        """The program process: lock down, then run the program as ``__main__``. Never returns."""
-        os.setsid()
-        stdin_fd, stdout_fd, stderr_fd, side_fd, setup_w = fds
-        # move every fd out of the 0..4 range first, then into place
-        moved = [os.dup(fd) for fd in fds]
+        del payload
+        # move every fd out of the 0..4 range first, then into place: stdin, stdout, stderr, side channel, setup pipe
+        moved = [os.dup(fd) for fd in (*fds[1:], setup_w)]
         for target, fd in enumerate(moved):
             os.dup2(fd, target, inheritable=True)
+        self._setup_fd = 4
         isolation.close_from(5)
         os.chdir(scratch)
         cpu_limit = float(limits["cpu_s"])
