@@ -98,7 +98,7 @@ def dedup_problems(problems: Dataset | Sequence[Dataset], *, num_proc: int | Non
     if not dropped:
         empty = Dataset.from_dict({k: [] for k in QUARANTINE_FEATURES}, features=QUARANTINE_FEATURES)
         return DedupResult(problems=kept, duplicates=empty, merged=0, pairs=pairs)
-    sources, ids = problems["source"], problems["problem_id"]
+    sources, ids = list(problems["source"]), list(problems["problem_id"])
     reasons, rows = [], []
     for index, original in dropped:
         pairs[f"{sources[original]} <- {sources[index]}"] += 1
