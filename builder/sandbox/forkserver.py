@@ -148,14 +148,19 @@ class _Zygote:
         self.cgroup_parents = dict(hello.get("cgroup_parents") or {})
         return hello
 
-    def close(self, graceful: bool = True) -> None:
-        if graceful and self.proc.poll() is None:
+    def close(self, mode: str = "graceful") -> None:
+        """End the zygote: "graceful" (ask, wait, then kill), "kill" (a stuck or broken one), or "detach" (at
+        interpreter exit: ask and let it clean up after itself; we may be killed any moment, e.g. a pool worker)."""
+        if mode in ("graceful", "detach") and self.proc.poll() is None:
             try:
-                self.sock.settimeout(1.0)
+                self.sock.settimeout(0.5)
                 self.sock.send(json.dumps({"op": "exit"}).encode())
-                self.proc.wait(timeout=2.0)
+                self.sock.close()
+                self.proc.wait(timeout=2.0 if mode == "graceful" else 0.3)
             except (OSError, subprocess.TimeoutExpired):
                 pass
+            if mode == "detach" and self.proc.poll() is None:
+                return  # it saw the exit request or EOF: it removes its cgroups and mount point itself
         if self.proc.poll() is None:
             self.proc.kill()
             try:
@@ -204,11 +209,11 @@ def _sweep_stale() -> None:
                 pass
 
 
-def _finalize(holder: list[_Zygote | None]) -> None:
+def _finalize(holder: list[_Zygote | None], mode: str = "detach") -> None:
     zygote = holder[0]
     if zygote is not None:
         holder[0] = None
-        zygote.close(graceful=False)
+        zygote.close(mode)
 
 
 class ForkServerSandbox(Sandbox):
@@ -264,7 +269,7 @@ class ForkServerSandbox(Sandbox):
         try:
             hello = zygote.handshake(self.start_timeout_s)
         except (OSError, ValueError) as exc:
-            zygote.close(graceful=False)
+            zygote.close("kill")
             raise UserError(f"the fork-server sandbox could not start: {exc}") from None
         self._holder[0] = zygote
         self.features = {k: bool(v) for k, v in dict(hello["features"]).items()}  # type: ignore[arg-type]
@@ -282,7 +287,7 @@ class ForkServerSandbox(Sandbox):
         zygote = self._holder[0]
         if zygote is None or zygote.proc.poll() is not None:
             if zygote is not None:
-                zygote.close(graceful=False)
+                zygote.close("kill")
                 self.restarts += 1
             zygote = self._start()
         return zygote
@@ -290,7 +295,7 @@ class ForkServerSandbox(Sandbox):
     def close(self) -> None:
         if os.getpid() != self._owner_pid:
             return
-        _finalize(self._holder)
+        _finalize(self._holder, "graceful")
 
     # -- isolation level --------------------------------------------------------------------------------------
     @property
@@ -385,7 +390,7 @@ class ForkServerSandbox(Sandbox):
             return json.loads(msg)
         except (OSError, ValueError):
             self._holder[0] = None
-            zygote.close(graceful=False)
+            zygote.close("kill")
             self.restarts += 1
             return None
 
