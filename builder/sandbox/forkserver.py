@@ -217,7 +217,7 @@ def _finalize(holder: list[_Zygote | None], mode: str = "detach") -> None:
 
 
 class ForkServerSandbox(Sandbox):
-    """One warm zygote per worker process; every test in a fresh PID namespace, cgroup leaf and scratch.
+    """One warm zygote per worker process; every test is one fork of it, killed as a tree and wiped after.
 
     Constructor: ``ForkServerSandbox(*, allow_unsandboxed=False, disable=(), uid=None, python=sys.executable,
     scratch_mb=64, start_timeout_s=60.0)``. It starts the zygote at once (about 0.1 s) to learn the isolation level,
