@@ -158,6 +158,70 @@ def problems_command(kind: str, path: str | None, subset: str | None, split: str
     click.echo(f"wrote {len(collected.problems)} problems to {written}")
 
 
+@cli.command("build")
+@click.option("--recipe", "recipe_path", required=True, type=click.Path(dir_okay=False), help="Recipe TOML (e.g. recipes/demo.toml).")
+@click.option("--name", default=None, help="Override the recipe's name (the dist/<name>/ folder).")
+@click.option("--seed", default=None, type=click.IntRange(0, 2**63 - 1), help="Override the recipe's seed.")
+@click.option("--model", default=None, help="Override model.path (HF id or local folder).")
+@click.option("--backend", default=None, type=click.Choice(["vllm", "openai"]), help="Override model.backend.")
+@click.option("--base-url", default=None, help="Override model.base_url (openai backend).")
+@click.option("--tensor-parallel-size", default=None, type=click.IntRange(1, 1024), help="Override model.tensor_parallel_size.")
+@click.option("--data-parallel-size", default=None, type=click.IntRange(1, 1024), help="Override model.data_parallel_size.")
+@click.option("--n", default=None, type=click.IntRange(1, 1024), help="Override sampling.n (samples per problem).")
+@click.option("--temperature", default=None, type=click.FloatRange(0.0), help="Override sampling.temperature.")
+@click.option("--max-tokens", default=None, type=click.IntRange(1), help="Override sampling.max_tokens.")
+@click.option("--chunk-size", default=None, type=click.IntRange(1), help="Override generation.chunk_size.")
+@click.option("--workers", default=None, type=click.IntRange(1, 1024), help="Override execution.workers.")
+@click.option("--limit", default=None, type=click.IntRange(1), help="Override every source's limit (first N problems).")
+@click.option("--dist-dir", default="dist", show_default=True, type=click.Path(file_okay=False), help="Where dist/<name>/ goes.")
+@click.option("--work-dir", default="work", show_default=True, type=click.Path(file_okay=False), help="Where caches (work/<name>/) go.")
+def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: object) -> None:
+    """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
+    from builder.pipeline import build
+    from builder.recipe import apply_overrides, load_recipe
+
+    recipe, notes = apply_overrides(load_recipe(recipe_path), overrides)
+    for note in notes:
+        click.echo(note, err=True)
+    result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
+    for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
+        click.echo(f"{verdict:>15} {count}")
+    if result.quarantined:
+        click.echo(f"quarantined {result.quarantined} problem rows: {result.quarantine_path}")
+    click.echo(f"wrote {result.candidates} judged candidates for {result.problems} problems to {result.dist_dir}")
+
+
+@cli.command("problems")
+@click.option("--source", "kind", required=True, type=click.Choice(["local", "codeforces", "deepcoder", "taco", "apps", "code_contests", "livecodebench", "kodcode"]), help="Upstream format.")
+@click.option("--path", default=None, help="Hub id or local file/folder [default: the kind's Hub id].")
+@click.option("--subset", default=None, help="Subset/config (deepcoder: primeintellect|taco|lcbv5|codeforces; livecodebench: release_v5, v6, ...).")
+@click.option("--split", default=None, help="Split [default: the source's usual one].")
+@click.option("--limit", default=None, type=click.IntRange(0), help="Only the first N upstream rows.")
+@click.option("--max-tests", default=None, type=click.IntRange(1), help="Cap on tests per problem.")
+@click.option("--dedup/--no-dedup", default=True, show_default=True, help="Merge problems whose normalized statements are equal.")
+@click.option("--benchmark", default=None, type=click.Path(dir_okay=False), help="Normalized benchmark problems (e.g. the lcb pack) to decontaminate against.")
+@click.option("--threshold", default=None, type=click.FloatRange(0.0, 1.0, min_open=True), help="Cosine similarity at which a problem is dropped [default: 0.9].")
+@click.option("--num-proc", default=None, type=click.IntRange(1, 256), help="Processes for normalization.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Normalized problems: .jsonl or .parquet.")
+def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, dedup: bool, benchmark: str | None, threshold: float | None, num_proc: int | None, out: str) -> None:
+    """Load one source, normalize it into the problem schema and write it (input for `builder verify`)."""
+    from pathlib import Path
+
+    from builder.io import write_table
+    from builder.sources.collect import collect_problems
+
+    spec = {"kind": kind, "path": path, "subset": subset, "split": split, "limit": limit, "max_tests": max_tests}
+    collected = collect_problems([spec], dedup=dedup, benchmark=benchmark, threshold=threshold, num_proc=num_proc)
+    written = write_table(collected.problems, out)
+    for line in collected.summary_lines():
+        click.echo(line)
+    if len(collected.quarantine):
+        qpath = Path(out).with_name(Path(out).stem + ".quarantine.jsonl")
+        write_table(collected.quarantine, qpath)
+        click.echo(f"quarantined rows with reasons -> {qpath}")
+    click.echo(f"wrote {len(collected.problems)} problems to {written}")
+
+
 def main() -> None:
     cli(prog_name="builder")
 

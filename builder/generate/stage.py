@@ -1,0 +1,211 @@
+"""The generation stage: problems -> candidates, chunk by chunk, each chunk cached on disk.
+
+``generate_stage`` is a ``datasets.map(batched=True, batch_size=chunk_size)`` over the problems, in this process.
+For every chunk it renders the prompts (``builder.prompt.build_messages``), computes the chunk's key
+(:func:`builder.generate.keys.chunk_key`) and either reads the finished chunk back from
+``<cache_dir>/<key>.parquet`` or generates it: one backend call for the whole chunk, all n samples of a prompt in
+one request, each prompt with its own seed. The engine starts only when the first chunk that is not on disk needs
+it, so a re-run of a finished build starts no engine at all.
+
+Candidate records: ``candidate_id = f"{problem_id}_{index}"``, ``problem_id``, ``candidate_index``, ``model``,
+``response``, ``finish_reason`` ("stop", or "length" for a response cut by ``max_tokens``) and ``num_tokens`` (the
+engine's generated token ids). The reasoning split is added by :func:`builder.extract.extract_stage`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features
+
+from builder.generate.base import Backend, Request, Sample
+from builder.generate.cache import ChunkCache
+from builder.generate.keys import backend_identity, chunk_key, prompt_hash, request_seed
+from builder.prompt import build_messages
+from builder.recipe import ModelSpec, PromptSpec, Recipe, SamplingSpec
+from builder.schema import GENERATION_FEATURES
+
+FEATURES = Features(GENERATION_FEATURES)
+_PROMPT_COLUMNS = ("problem_id", "problem", "title", "starter_code")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Everything the generation stage needs from a recipe."""
+
+    model: ModelSpec
+    sampling: SamplingSpec
+    prompt: PromptSpec
+    seed: int
+    chunk_size: int = 64
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe) -> GenerationSettings:
+        return cls(recipe.model, recipe.sampling, recipe.prompt, recipe.seed, recipe.generation.chunk_size)
+
+
+@dataclass
+class GenerationReport:
+    """What one run of the stage did."""
+
+    chunks: int = 0
+    generated: int = 0  # chunks the engine generated
+    cached: int = 0  # chunks read back from disk
+    candidates: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
+def make_backend(model: ModelSpec, seed: int) -> Backend:
+    """The backend a model spec asks for (the offline engine starts here: this takes a while)."""
+    if model.backend == "openai":
+        from builder.generate.openai_api import OpenAIBackend
+
+        return OpenAIBackend(model)
+    if model.data_parallel_size > 1:
+        from builder.generate.data_parallel import DataParallelBackend
+
+        return DataParallelBackend(model, seed)
+    from builder.generate.vllm_engine import VLLMBackend
+
+    return VLLMBackend(model, seed)
+
+
+def _messages(settings: GenerationSettings, row: Mapping[str, Any]) -> list[dict[str, str]]:
+    return build_messages(row, settings.prompt.system, settings.prompt.user)
+
+
+def _rows(batch: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    n = len(batch["problem_id"])
+    return [{k: batch[k][i] for k in batch if k in _PROMPT_COLUMNS} for i in range(n)]
+
+
+def plan_chunks(problems: Dataset, settings: GenerationSettings) -> list[str]:
+    """The key of every chunk, in order (chunk i holds problems ``[i * chunk_size, (i + 1) * chunk_size)``)."""
+    identity = backend_identity(settings.model)
+    columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
+    keys = []
+    for batch in problems.select_columns(columns).iter(batch_size=settings.chunk_size):
+        rows = _rows(batch)
+        ids = [(r["problem_id"], prompt_hash(_messages(settings, r))) for r in rows]
+        keys.append(chunk_key(identity, settings.sampling, settings.prompt, settings.seed, ids))
+    return keys
+
+
+def samples_to_records(
+    problem_ids: Sequence[str], outputs: Sequence[Sequence[Sample]], model: str, n: int
+) -> dict[str, list[Any]]:
+    """Candidate columns for a chunk's outputs (problem order, then sample order)."""
+    if len(outputs) != len(problem_ids):
+        raise RuntimeError(f"the backend returned {len(outputs)} results for {len(problem_ids)} prompts")
+    records: dict[str, list[Any]] = {name: [] for name in FEATURES}
+    for pid, samples in zip(problem_ids, outputs):
+        if len(samples) != n:
+            raise RuntimeError(f"the backend returned {len(samples)} samples for problem {pid}, expected {n}")
+        for index, sample in enumerate(samples):
+            records["candidate_id"].append(f"{pid}_{index}")
+            records["problem_id"].append(pid)
+            records["candidate_index"].append(index)
+            records["model"].append(model)
+            records["response"].append(sample.text)
+            records["finish_reason"].append(sample.finish_reason)
+            records["num_tokens"].append(sample.num_tokens)
+    return records
+
+
+class _ChunkGenerator:
+    """The ``datasets.map`` function: one call per chunk of problems."""
+
+    def __init__(
+        self,
+        settings: GenerationSettings,
+        keys: list[str],
+        cache: ChunkCache,
+        factory: Callable[[], Backend],
+        report: GenerationReport,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.cache = cache
+        self.factory = factory
+        self.started: Backend | None = None
+        self.report = report
+
+    def backend(self) -> Backend:
+        if self.started is None:
+            self.started = self.factory()
+        return self.started
+
+    def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
+        chunk = indices[0] // self.settings.chunk_size
+        key = self.keys[chunk]
+        ids = list(batch["problem_id"])
+        expected = len(ids) * self.settings.sampling.n
+        records = self.cache.load(key)
+        if records is not None and len(records["candidate_id"]) == expected:
+            self.cache.log("cached", key, len(ids), expected)
+            self.report.cached += 1
+        else:
+            requests = [
+                Request(messages=_messages(self.settings, row), seed=request_seed(self.settings.seed, row["problem_id"]))
+                for row in _rows(batch)
+            ]
+            outputs = self.backend().generate(requests, self.settings.sampling)
+            records = samples_to_records(ids, outputs, self.settings.model.path, self.settings.sampling.n)
+            self.cache.save(key, records)
+            self.cache.log("generated", key, len(ids), expected)
+            self.report.generated += 1
+        self.report.candidates += expected
+        return records
+
+
+def generate_stage(
+    problems: Dataset,
+    settings: GenerationSettings,
+    cache_dir: str | Path,
+    *,
+    backend: Backend | Callable[[], Backend] | None = None,
+    report: GenerationReport | None = None,
+) -> Dataset:
+    """Candidates for every problem (``GENERATION_FEATURES``), in problem order then sample order.
+
+    ``backend`` is a started backend (kept open) or a factory; by default :func:`make_backend` is called when the
+    first chunk that is not cached needs it, and the backend it made is closed at the end.
+    """
+    cache_dir = Path(cache_dir)
+    cache = ChunkCache(cache_dir, FEATURES)
+    report = report if report is not None else GenerationReport()
+    keys = plan_chunks(problems, settings)
+    report.chunks, report.keys = len(keys), keys
+    factory: Callable[[], Backend]
+    if backend is None:
+        factory, owned = (lambda: make_backend(settings.model, settings.seed)), True
+    elif hasattr(backend, "generate"):
+        started = backend
+        factory, owned = (lambda: started), False  # type: ignore[assignment, return-value]
+    else:
+        factory, owned = backend, True  # type: ignore[assignment]
+    fn = _ChunkGenerator(settings, keys, cache, factory, report)
+    columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
+    settings_json = json.dumps(asdict(settings), sort_keys=True, default=str)
+    fingerprint = hashlib.sha256(f"generate:{settings_json}:{':'.join(keys)}".encode()).hexdigest()[:32]
+    try:
+        return problems.select_columns(columns).map(
+            fn,
+            batched=True,
+            batch_size=settings.chunk_size,
+            with_indices=True,
+            remove_columns=columns,
+            features=FEATURES,
+            new_fingerprint=fingerprint,
+            cache_file_name=str(cache_dir / "candidates.arrow"),
+            load_from_cache_file=False,
+            desc="Generating candidates",
+        )
+    finally:
+        if owned and fn.started is not None:
+            fn.started.close()

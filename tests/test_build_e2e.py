@@ -1,0 +1,171 @@
+"""`builder build` end to end on CPU with the real vLLM engine: kill -9 during generation and resume, determinism
+across separate runs, and the demo recipe.
+
+Every build here is a separate `builder build` process (an engine start-up each), so the module is marked slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from builder.generate.cache import EVENTS
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+LCB = ROOT / "tests" / "fixtures" / "lcb" / "problems.jsonl"
+PROBLEMS = 12  # every problem of the lcb fixture, one chunk each
+COMPARED = ["candidate_id", "problem_id", "candidate_index", "model", "response", "finish_reason", "num_tokens",
+            "reasoning", "solution", "extraction", "verdict", "tests_passed", "tests_total"]
+
+
+def recipe_text(model: Path) -> str:
+    return f"""
+name = "resume"
+seed = 11
+
+[[sources]]
+kind = "local"
+path = {json.dumps(str(LCB))}
+
+[model]
+path = {json.dumps(str(model))}
+dtype = "float32"
+max_model_len = 1024
+kv_cache_memory_gb = 0.25
+
+[sampling]
+n = 2
+temperature = 1.0
+max_tokens = 48
+
+[generation]
+chunk_size = 1
+
+[execution]
+workers = 2
+time_limit_s = 2.0
+memory_limit_mb = 256
+"""
+
+
+def build_cmd(recipe: Path, dist: Path, work: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "builder.cli", "build", "--recipe", str(recipe), "--dist-dir", str(dist), "--work-dir", str(work), *extra]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+
+
+def events(work: Path) -> list[tuple[str, str]]:
+    path = work / "resume" / "generate" / EVENTS
+    if not path.is_file():
+        return []
+    return [tuple(line.split()[:2]) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+def chunk_files(work: Path) -> set[str]:
+    return {p.stem for p in (work / "resume" / "generate").glob("*.parquet")}
+
+
+def candidates(dist: Path) -> list[dict]:
+    files = sorted((dist / "resume" / "candidates").glob("train-*.parquet"))
+    assert files
+    rows = []
+    for f in files:
+        rows.extend(pq.read_table(f, columns=COMPARED).to_pylist())
+    return rows
+
+
+def test_killed_build_resumes_without_regenerating_finished_chunks(tiny_model: Path, tmp_path: Path, group_members) -> None:
+    recipe = tmp_path / "resume.toml"
+    recipe.write_text(recipe_text(tiny_model), encoding="utf-8")
+    work, dist = tmp_path / "work", tmp_path / "dist"
+
+    # 1. start a build and kill -9 its whole process tree as soon as the first chunk is on disk
+    log = (tmp_path / "killed.log").open("wb")
+    proc = subprocess.Popen(build_cmd(recipe, dist, work), cwd=ROOT, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 1200
+    gen = work / "resume" / "generate"
+    while not (gen.is_dir() and any(gen.glob("*.parquet"))):
+        assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+        assert time.monotonic() < deadline, "no chunk was generated in 1200 s"
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+    log.close()
+    settle = time.monotonic() + 10
+    while group_members(proc.pid) and time.monotonic() < settle:  # SIGKILLed processes take a moment to exit
+        time.sleep(0.1)
+    assert group_members(proc.pid) == [], "processes of the killed build survived"
+    assert proc.returncode == -signal.SIGKILL
+    finished = chunk_files(work)
+    assert 1 <= len(finished) < PROBLEMS, f"the kill came too late to test anything: {len(finished)} chunks done"
+    for stem in finished:  # a finished chunk file is whole: one problem, n = 2 candidates
+        assert pq.read_table(gen / f"{stem}.parquet").num_rows == 2
+    first_events = events(work)
+    assert all(e == "generated" for e, _ in first_events)
+    assert {k for _, k in first_events} <= finished and len(first_events) >= len(finished) - 1  # logged after saving
+    assert not (dist / "resume").exists()
+
+    # 2. run it again: only the unfinished chunks are generated, the finished ones are read back
+    resumed = subprocess.run(build_cmd(recipe, dist, work), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1800)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    second_events = events(work)[len(first_events):]
+    generated = [k for e, k in second_events if e == "generated"]
+    cached = [k for e, k in second_events if e == "cached"]
+    assert set(cached) == finished and len(cached) == len(finished)
+    assert len(generated) == PROBLEMS - len(finished) and not set(generated) & finished
+    assert chunk_files(work) == finished | set(generated)
+    assert f"generation: {PROBLEMS} chunks ({PROBLEMS - len(finished)} generated, {len(finished)} from cache)" in resumed.stderr
+
+    # 3. an uninterrupted build with the same recipe in fresh folders: the same judged candidates
+    fresh_work, fresh_dist = tmp_path / "work2", tmp_path / "dist2"
+    fresh = subprocess.run(build_cmd(recipe, fresh_dist, fresh_work), cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1800)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert [e for e, _ in events(fresh_work)] == ["generated"] * PROBLEMS
+    assert candidates(dist) == candidates(fresh_dist)
+    rows = candidates(dist)
+    assert len(rows) == PROBLEMS * 2 and all(r["verdict"] for r in rows)
+    assert {r["finish_reason"] for r in rows} <= {"stop", "length"}
+
+    # the build's metadata: the recipe as written, its hash, the sampling, and no machine-specific paths of its own
+    meta = json.loads((dist / "resume" / "build.json").read_text())
+    assert meta["recipe"] == recipe.read_text() and meta["recipe_hash"] == hashlib.sha256(recipe.read_bytes()).hexdigest()
+    assert meta["name"] == "resume" and meta["seed"] == 11 and meta["backend"] == "vllm"
+    assert meta["sampling"] == {"n": 2, "temperature": 1.0, "top_p": 1.0, "top_k": -1, "max_tokens": 48}
+    assert meta["sources"] == [{"kind": "local", "path": str(LCB), "problems": PROBLEMS, "quarantined": 0, "license": "MIT"}]
+    assert meta["sandbox"]["executor"] and meta["versions"]["vllm"]
+    assert (dist / "resume" / "build.json").read_bytes() == (fresh_dist / "resume" / "build.json").read_bytes()
+
+
+DEMO_MODEL = ROOT / "models" / "demo" / "config.json"
+DEMO_DATA = ROOT / "data" / "demo" / "problems.jsonl"
+
+
+@pytest.mark.skipif(not (DEMO_MODEL.is_file() and DEMO_DATA.is_file()), reason="the demo model or problems are not in this checkout")
+def test_demo_recipe_builds_with_overrides(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        build_cmd(ROOT / "recipes" / "demo.toml", tmp_path / "dist", tmp_path / "work", "--limit", "4", "--n", "2"),
+        cwd=ROOT, env=env(), capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "note: --limit overrides recipe value (not set) -> 4" in proc.stderr
+    assert "note: --n overrides recipe value 8 -> 2" in proc.stderr
+    assert "wrote 8 judged candidates for 4 problems" in proc.stdout
+    out = tmp_path / "dist" / "demo"
+    for config in ("candidates", "problems", "sft", "dpo"):
+        assert list((out / config).glob("train-*.parquet")), config
+    meta = json.loads((out / "build.json").read_text())
+    assert meta["model"] == "models/demo" and meta["sampling"]["n"] == 2
+    assert meta["recipe"].startswith("# ") and "--n 2" in meta["recipe"].splitlines()[0]
