@@ -29,3 +29,7 @@ card name="demo":
 # Exit 1 when the card or charts of dist/NAME are out of date (for CI)
 card-check name="demo":
     {{builder}} card dist/{{name}} --check
+
+# Normalize one upstream source into problems: just problems KIND OUT [--path ...] [--subset ...] [--split ...]
+problems kind out *args:
+    {{builder}} problems --source {{kind}} --out {{out}} {{args}}

@@ -98,12 +98,10 @@ def _program_for_test(solution: str, problem: dict[str, Any], test: dict[str, st
 def _output_checker(problem: dict[str, Any], test: dict[str, str], sandbox: Sandbox, limits: Limits):
     test_type = problem.get("test_type") or "stdin"
     tol = problem.get("float_tolerance")
-    if test_type == "functional":
+    if test_type in ("functional", "pytest"):  # the harness prints the return value / the test's outcome as JSON
         from builder.harness import compare_functional
 
         return lambda actual: compare_functional(test["output"], actual, tol if tol is not None else 1e-6)
-    if test_type == "pytest":
-        return lambda actual: True  # the test code asserts; a clean exit means every assertion held
     if problem.get("checker"):
         return lambda actual: checker_accepts(sandbox, problem["checker"], test["input"], test["output"], actual, limits)
     insensitive = bool(problem.get("case_insensitive"))

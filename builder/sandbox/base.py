@@ -29,7 +29,8 @@ STATUSES = (EXITED, SIGNALED, TIMEOUT, MEMORY, OUTPUT_LIMIT, SANDBOX_ERROR)
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-test limits. ``wall_s`` defaults to ``2 * cpu_s + 1``."""
+    """Per-test limits. ``wall_s`` defaults to ``3 * cpu_s + 5``: CPU time is the limit; wall time only catches
+    sleeping and blocked programs, with room for a loaded machine."""
 
     cpu_s: float = 2.0
     wall_s: float | None = None
@@ -40,7 +41,7 @@ class Limits:
 
     @property
     def wall(self) -> float:
-        return self.wall_s if self.wall_s is not None else 2.0 * self.cpu_s + 1.0
+        return self.wall_s if self.wall_s is not None else 3.0 * self.cpu_s + 5.0
 
 
 @dataclass

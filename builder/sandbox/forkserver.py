@@ -34,7 +34,7 @@ from pathlib import Path
 from builder.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.spawn import CHILD_ENV, STDERR_TAIL, parse_side_channel
+from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, parse_side_channel
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -117,7 +117,7 @@ class _Zygote:
             debug = bool(os.environ.get("BUILDER_SANDBOX_DEBUG"))
             env = dict(CHILD_ENV, **({"BUILDER_SANDBOX_DEBUG": "1"} if debug else {}))
             self.proc = subprocess.Popen(
-                [python, "-I", "-c", _BOOT, json.dumps(config), PACKAGE_ROOT, ZYGOTE_MARKER],
+                [python, *PYTHON_FLAGS, "-c", _BOOT, json.dumps(config), PACKAGE_ROOT, ZYGOTE_MARKER],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=None if debug else subprocess.DEVNULL,

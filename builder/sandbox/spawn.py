@@ -36,7 +36,12 @@ CHILD_ENV = {
     "PYTHONIOENCODING": "utf-8",
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
+    # a fixed string-hash seed: a program that iterates a set of strings prints the same thing every run
+    "PYTHONHASHSEED": "0",
 }
+#: interpreter flags: no user site-packages, no script/cwd on sys.path. Not -I/-E: the environment is entirely ours
+#: (CHILD_ENV), and PYTHONHASHSEED must take effect.
+PYTHON_FLAGS = ("-s", "-P")
 
 
 def _memfd(name: str, data: bytes = b"") -> int:
@@ -157,7 +162,7 @@ class SpawnSandbox(Sandbox):
 
         started = time.monotonic()
         proc = subprocess.Popen(
-            [self.python, "-I", RUNNER, str(side_w), "solution.py", *argv],
+            [self.python, *PYTHON_FLAGS, RUNNER, str(side_w), "solution.py", *argv],
             stdin=stdin_fd,
             stdout=stdout_fd,
             stderr=stderr_fd,
