@@ -80,6 +80,26 @@ def card(dist: str, check: bool) -> None:
         click.echo(f"wrote {Path(dist) / rel}")
 
 
+@cli.command("publish")
+@click.argument("dist", type=click.Path(file_okay=False))
+@click.option("--repo-id", required=True, help="Dataset repository on the Hub: USER/NAME or ORG/NAME.")
+@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
+@click.option("--revision", default=None, help="Branch to commit to (created from main when missing) [default: main].")
+@click.option("--create-pr", is_flag=True, help="Open a pull request with the commit instead of committing to the branch.")
+@click.option("--message", default=None, help="Commit title [default: a summary: rows per config, model, recipe hash].")
+@click.option("--dry-run", is_flag=True, help="Print what would be added, kept and deleted; upload nothing.")
+def publish_command(
+    dist: str, repo_id: str, private: bool, revision: str | None, create_pr: bool, message: str | None, dry_run: bool
+) -> None:
+    """Validate DIST and publish it to the Hub in one commit (token: HF_TOKEN or `hf auth login`)."""
+    from builder.publish import publish
+
+    publish(
+        dist, repo_id, private=private, revision=revision, create_pr=create_pr, message=message, dry_run=dry_run,
+        echo=click.echo,
+    )
+
+
 @cli.command("sandbox-check")
 @click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
 @click.option("--allow-unsandboxed", is_flag=True, help="Report (and probe) even where no isolation is available.")
@@ -105,57 +125,6 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
                 click.echo(f"probe {result.name}: {'ok' if result.ok else 'FAILED'} ({result.detail})", err=as_json)
     if failed:
         raise SystemExit(1)
-
-
-@cli.command("publish")
-@click.argument("dist", type=click.Path(file_okay=False))
-@click.option("--repo-id", required=True, help="Dataset repository on the Hub: USER/NAME or ORG/NAME.")
-@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
-@click.option("--revision", default=None, help="Branch to commit to (created from main when missing) [default: main].")
-@click.option("--create-pr", is_flag=True, help="Open a pull request with the commit instead of committing to the branch.")
-@click.option("--message", default=None, help="Commit title [default: a summary: rows per config, model, recipe hash].")
-@click.option("--dry-run", is_flag=True, help="Print what would be added, kept and deleted; upload nothing.")
-def publish_command(
-    dist: str, repo_id: str, private: bool, revision: str | None, create_pr: bool, message: str | None, dry_run: bool
-) -> None:
-    """Validate DIST and publish it to the Hub in one commit (token: HF_TOKEN or `hf auth login`)."""
-    from builder.publish import publish
-
-    publish(
-        dist, repo_id, private=private, revision=revision, create_pr=create_pr, message=message, dry_run=dry_run,
-        echo=click.echo,
-    )
-
-
-@cli.command("problems")
-@click.option("--source", "kind", required=True, type=click.Choice(["local", "codeforces", "deepcoder", "taco", "apps", "code_contests", "livecodebench", "kodcode"]), help="Upstream format.")
-@click.option("--path", default=None, help="Hub id or local file/folder [default: the kind's Hub id].")
-@click.option("--subset", default=None, help="Subset/config (deepcoder: primeintellect|taco|lcbv5|codeforces; livecodebench: release_v5, v6, ...).")
-@click.option("--split", default=None, help="Split [default: the source's usual one].")
-@click.option("--limit", default=None, type=click.IntRange(0), help="Only the first N upstream rows.")
-@click.option("--max-tests", default=None, type=click.IntRange(1), help="Cap on tests per problem.")
-@click.option("--dedup/--no-dedup", default=True, show_default=True, help="Merge problems whose normalized statements are equal.")
-@click.option("--benchmark", default=None, type=click.Path(dir_okay=False), help="Normalized benchmark problems (e.g. the lcb pack) to decontaminate against.")
-@click.option("--threshold", default=None, type=click.FloatRange(0.0, 1.0, min_open=True), help="Cosine similarity at which a problem is dropped [default: 0.9].")
-@click.option("--num-proc", default=None, type=click.IntRange(1, 256), help="Processes for normalization.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Normalized problems: .jsonl or .parquet.")
-def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, dedup: bool, benchmark: str | None, threshold: float | None, num_proc: int | None, out: str) -> None:
-    """Load one source, normalize it into the problem schema and write it (input for `builder verify`)."""
-    from pathlib import Path
-
-    from builder.io import write_table
-    from builder.sources.collect import collect_problems
-
-    spec = {"kind": kind, "path": path, "subset": subset, "split": split, "limit": limit, "max_tests": max_tests}
-    collected = collect_problems([spec], dedup=dedup, benchmark=benchmark, threshold=threshold, num_proc=num_proc)
-    written = write_table(collected.problems, out)
-    for line in collected.summary_lines():
-        click.echo(line)
-    if len(collected.quarantine):
-        qpath = Path(out).with_name(Path(out).stem + ".quarantine.jsonl")
-        write_table(collected.quarantine, qpath)
-        click.echo(f"quarantined rows with reasons -> {qpath}")
-    click.echo(f"wrote {len(collected.problems)} problems to {written}")
 
 
 @cli.command("build")
