@@ -11,6 +11,14 @@ test *args:
 test-fast *args:
     python -m pytest -q -m "not slow" {{args}}
 
+# Build a dataset from a recipe into dist/<name>/ (default: the CPU demo): just build [RECIPE] [--n 4 --limit 10 ...]
+build recipe="recipes/demo.toml" *args:
+    {{builder}} build --recipe {{recipe}} {{args}}
+
+# Benchmark the generate stage against a bare LLM.chat (CPU, tiny model): just bench-generate [--problems 96 ...]
+bench-generate *args:
+    python bench/bench_generate.py {{args}}
+
 # Re-verify candidates against problems: just verify PROBLEMS CANDIDATES [OUT] [WORKERS]
 verify problems candidates out="verdicts.parquet" workers="2" *args:
     {{builder}} verify --problems {{problems}} --candidates {{candidates}} --out {{out}} --workers {{workers}} {{args}}
