@@ -511,3 +511,16 @@ def test_data_parallel_ranks_give_the_same_candidates(engine, tiny_model: Path, 
         dp.close()
     assert two == single
     assert all(not p.is_alive() for p in ranks)
+
+
+def test_data_parallel_ranks_report_a_user_error_and_exit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    from builder.generate.data_parallel import DataParallelBackend
+
+    with pytest.raises(UserError, match="no such model folder"):  # raised in the spawned ranks, reported here
+        DataParallelBackend(ModelSpec(path=str(tmp_path / "missing"), data_parallel_size=2), SEED)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("builder-generate-rank")]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    with pytest.raises(UserError, match="needs 4 devices; CUDA_VISIBLE_DEVICES lists 1"):
+        DataParallelBackend(ModelSpec(path=str(tmp_path), data_parallel_size=2, tensor_parallel_size=2), SEED)

@@ -56,6 +56,12 @@ def test_demo_recipe_parses_with_its_values() -> None:
     assert recipe.sha256 == hashlib.sha256(raw).hexdigest()
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_valid(path: Path) -> None:
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem and recipe.sources and recipe.model.path
+
+
 def test_defaults_fill_what_a_minimal_recipe_leaves_out(tmp_path: Path) -> None:
     recipe = load_recipe(write(tmp_path, MINIMAL))
     assert recipe.seed == 0

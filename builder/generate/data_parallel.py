@@ -40,6 +40,9 @@ def _rank_main(rank: int, devices: list[str], model: dict[str, Any], seed: int, 
 
     try:
         backend = VLLMBackend(ModelSpec(**model), seed)
+    except UserError as exc:
+        conn.send(("user_error", exc.format_message()))
+        return
     except BaseException as exc:  # noqa: BLE001 - the parent reports it
         conn.send(("error", f"rank {rank}: {type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         return
@@ -98,6 +101,8 @@ class DataParallelBackend:
             proc = self.ranks[rank][0]
             proc.join(5)
             raise RuntimeError(f"data-parallel rank {rank} died (exit code {proc.exitcode})") from None
+        if status == "user_error":
+            raise UserError(payload)
         if status == "error":
             raise RuntimeError(f"data-parallel {payload}")
         return payload

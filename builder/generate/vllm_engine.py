@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from builder.errors import UserError
@@ -70,17 +71,21 @@ class VLLMBackend:
 
     def __init__(self, model: ModelSpec, seed: int) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.model = model
+        local = Path(model.path)
+        if (local.is_absolute() or model.path.startswith(".")) and not local.is_dir():
+            raise UserError(f"model.path {model.path}: no such model folder")
         try:
             from vllm import LLM
         except ImportError:
             raise UserError('vLLM is not installed: pip install -e ".[cpu]" (CPU) or -e ".[gpu]" (GPU)') from None
-        self.model = model
         try:
             self.llm = LLM(**engine_kwargs(model, seed, cpu=on_cpu()))
         except (OSError, ValueError) as exc:
             # a missing model folder, an unknown Hub id offline, a bad option: say what, not a traceback
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"cannot start vLLM with model {model.path!r}: {first}") from exc
+            where = "" if local.exists() else " (and there is no local folder of that name)"
+            raise UserError(f"cannot start vLLM with model {model.path!r}{where}: {first}") from exc
 
     def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
         from vllm import SamplingParams
