@@ -110,6 +110,7 @@ def test_killed_build_resumes_without_regenerating_finished_chunks(tiny_model: P
     assert group_members(proc.pid) == [], "processes of the killed build survived"
     assert proc.returncode == -signal.SIGKILL
     finished = chunk_files(work)
+    print(f"killed after {len(finished)} of {PROBLEMS} chunks")
     assert 1 <= len(finished) < PROBLEMS, f"the kill came too late to test anything: {len(finished)} chunks done"
     for stem in finished:  # a finished chunk file is whole: one problem, n = 2 candidates
         assert pq.read_table(gen / f"{stem}.parquet").num_rows == 2
