@@ -28,6 +28,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+#: Pin the CPU kernels before torch loads: ATen's vectorized kernels and MKL pick their code path from the CPU
+#: (AVX-512 on one machine, AVX2 on another) and different paths round differently (measured: the AVX-512 and AVX2
+#: runs of this script differ in the last bits). With every path pinned to AVX2 and one thread, two x86-64 CPUs
+#: with AVX2 run the same instructions; ARM machines cannot reproduce the bytes.
+CPU_PINS = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2,STRICT",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+os.environ.update(CPU_PINS)
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -153,9 +167,16 @@ def _set_determinism(seed: int) -> None:
 
 def train(examples: list[tuple[list[dict[str, str]], str]], out: Path, cfg: TrainConfig, log: bool = True) -> dict[str, Any]:
     """Train tokenizer + model on the examples and save both under ``out``; returns a small training summary."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _set_determinism(cfg.seed)
     import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability != "AVX2":
+        print(
+            f"warning: torch runs {capability} CPU kernels, not AVX2 (torch imported before this module, or not an "
+            "x86-64 CPU with AVX2): the weights will not be byte-identical to the committed ones",
+            file=sys.stderr,
+        )
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     out.mkdir(parents=True, exist_ok=True)
@@ -270,6 +291,7 @@ def train(examples: list[tuple[list[dict[str, str]], str]], out: Path, cfg: Trai
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_loss": sum(final) / len(final),
         "seconds": time.perf_counter() - start,
+        "cpu_capability": capability,
     }
 
 
