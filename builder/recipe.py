@@ -16,7 +16,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -486,8 +486,3 @@ def to_toml(data: Mapping[str, Any]) -> str:
             lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
 
-
-def with_changes(recipe: Recipe, **sections: Any) -> Recipe:
-    """A copy with whole sections replaced (for tests and programmatic use); ``text`` is regenerated."""
-    changed = replace(recipe, **sections)
-    return replace(changed, text=to_toml(_to_dict(changed)))
