@@ -15,6 +15,10 @@ test-fast *args:
 build recipe="recipes/demo.toml" *args: _cpu-env
     {{builder}} build --recipe {{recipe}} {{args}}
 
+# Re-train the demo model (models/demo) from data/demo, byte for byte (`just demo-model --check`: into a temp folder, compare)
+demo-model *args:
+    python scripts/train_demo_model.py {{args}}
+
 # Benchmark the generate stage against a bare LLM.chat (CPU, tiny model): just bench-generate [--problems 96 ...]
 bench-generate *args:
     python bench/bench_generate.py {{args}}

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-#: Pin the CPU kernels before torch loads: ATen's vectorized kernels and MKL pick their code path from the CPU
+#: Pinned by main() before torch loads: ATen's vectorized kernels and MKL pick their code path from the CPU
 #: (AVX-512 on one machine, AVX2 on another) and different paths round differently (measured: the AVX-512 and AVX2
 #: runs of this script differ in the last bits). With every path pinned to AVX2 and one thread, two x86-64 CPUs
 #: with AVX2 run the same instructions; ARM machines cannot reproduce the bytes.
@@ -40,7 +40,6 @@ CPU_PINS = {
     "MKL_NUM_THREADS": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
-os.environ.update(CPU_PINS)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -168,19 +167,21 @@ def _set_determinism(seed: int) -> None:
 def train(examples: list[tuple[list[dict[str, str]], str]], out: Path, cfg: TrainConfig, log: bool = True) -> dict[str, Any]:
     """Train tokenizer + model on the examples and save both under ``out``; returns a small training summary."""
     _set_determinism(cfg.seed)
+    import tokenizers
     import torch
+    import transformers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     capability = torch.backends.cpu.get_cpu_capability()
     if capability != "AVX2":
         print(
-            f"warning: torch runs {capability} CPU kernels, not AVX2 (torch imported before this module, or not an "
-            "x86-64 CPU with AVX2): the weights will not be byte-identical to the committed ones",
+            f"warning: torch runs {capability} CPU kernels, not AVX2 (torch loaded before main() pinned them, or "
+            "not an x86-64 CPU with AVX2): the weights will not be byte-identical to the committed ones",
             file=sys.stderr,
         )
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     out.mkdir(parents=True, exist_ok=True)
-    # Render the prompts with the chat template through a bootstrap tokenizer (the template needs no vocabulary).
+    # Render the prompts with the chat template itself (it needs no vocabulary), as transformers renders it.
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(CHAT_TEMPLATE)
@@ -292,6 +293,7 @@ def train(examples: list[tuple[list[dict[str, str]], str]], out: Path, cfg: Trai
         "final_loss": sum(final) / len(final),
         "seconds": time.perf_counter() - start,
         "cpu_capability": capability,
+        "versions": {m.__name__: m.__version__ for m in (torch, transformers, tokenizers)},
     }
 
 
@@ -309,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--check", action="store_true", help="train into a temporary folder and compare with --out")
     args = parser.parse_args(argv)
+    os.environ.update(CPU_PINS)  # before torch loads (train() imports it)
 
     cfg = TrainConfig(seed=args.seed, steps=args.steps)
     examples = build_examples(args.problems, args.solutions, args.recipe)

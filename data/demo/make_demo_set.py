@@ -1,6 +1,6 @@
 """Re-create the demo problem set from the `lcb` data pack (run from the repository root).
 
-    python data/demo/make_demo_set.py [--lcb ../shared/data/lcb]
+    python data/demo/make_demo_set.py [--lcb ../shared/data/lcb] [--out data/demo]
 
 Selection rule (deterministic): AtCoder problems of the pack that have at least one `accepted` candidate whose
 solution is at most 400 characters, sorted by statement length (then problem_id); the first 30 are kept. The
@@ -64,13 +64,15 @@ def select(problems: list[dict[str, Any]], candidates: list[dict[str, Any]]) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lcb", type=Path, default=DEFAULT_LCB, help="the lcb data pack folder")
+    parser.add_argument("--out", type=Path, default=HERE, help="where the files go")
     args = parser.parse_args()
     problems, solutions = select(_read_jsonl(args.lcb / "problems.jsonl"), _read_jsonl(args.lcb / "candidates.jsonl"))
-    _write_jsonl(HERE / "problems.jsonl", problems)
-    _write_jsonl(HERE / "solutions.jsonl", solutions)
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(args.out / "problems.jsonl", problems)
+    _write_jsonl(args.out / "solutions.jsonl", solutions)
     for name in ("LICENSE-rllm.txt", "LICENSE-submissions.txt"):
-        shutil.copyfile(args.lcb / name, HERE / name)
-    print(f"wrote {len(problems)} problems and {len(solutions)} solutions to {HERE}")
+        shutil.copyfile(args.lcb / name, args.out / name)
+    print(f"wrote {len(problems)} problems and {len(solutions)} solutions to {args.out}")
 
 
 if __name__ == "__main__":
