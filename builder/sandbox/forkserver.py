@@ -34,7 +34,7 @@ from pathlib import Path
 from builder.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, parse_side_channel
+from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, memfd, parse_side_channel, read_fd, tail_fd
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -73,32 +73,6 @@ def parse_disable(values: Iterable[str] | str | None) -> frozenset[str]:
         else:
             raise UserError(f"unknown sandbox feature {name!r} in {DISABLE_ENV}/disable; known: {', '.join(ALL_FEATURES)}, namespaces, all")
     return frozenset(out)
-
-
-def _memfd(name: str, data: bytes = b"") -> int:
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.lseek(fd, 0, os.SEEK_SET)
-    return fd
-
-
-def _pread(fd: int, limit: int) -> bytes:
-    size = min(os.fstat(fd).st_size, limit)
-    chunks, offset = [], 0
-    while offset < size:
-        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
-
-
-def _tail(fd: int, size: int) -> bytes:
-    end = os.fstat(fd).st_size
-    return os.pread(fd, size, max(0, end - size))
 
 
 class _Zygote:
@@ -367,7 +341,7 @@ class ForkServerSandbox(Sandbox):
         with self._lock:
             fds: list[int] = []
             try:
-                fds = [_memfd("payload", payload), _memfd("stdin", stdin), _memfd("stdout"), _memfd("stderr"), _memfd("side")]
+                fds = [memfd("payload", payload), memfd("stdin", stdin), memfd("stdout"), memfd("stderr"), memfd("side")]
                 zygote = self._zygote()
                 reply = self._exchange(zygote, header, fds, limits)
                 if reply is None:
@@ -398,11 +372,11 @@ class ForkServerSandbox(Sandbox):
         _payload, stdin_fd, stdout_fd, stderr_fd, side_fd = fds
         output = limits.output_mb * MB
         out_size = os.fstat(stdout_fd).st_size
-        phase, exception = parse_side_channel(_pread(side_fd, 4096))
+        phase, exception = parse_side_channel(read_fd(side_fd, 4096))
         result = RunResult(
             status=base.EXITED,
-            stdout=_pread(stdout_fd, output),
-            stderr_tail=_tail(stderr_fd, STDERR_TAIL),
+            stdout=read_fd(stdout_fd, output),
+            stderr_tail=tail_fd(stderr_fd, STDERR_TAIL),
             exception_phase=phase,
             exception=exception,
             stdin_consumed=os.lseek(stdin_fd, 0, os.SEEK_CUR) > 0,

@@ -44,29 +44,31 @@ CHILD_ENV = {
 PYTHON_FLAGS = ("-s", "-P")
 
 
-def _memfd(name: str, data: bytes = b"") -> int:
-    fd = os.memfd_create(name, 0)
-    if data:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.lseek(fd, 0, os.SEEK_SET)
+def memfd(name: str, data: bytes = b"") -> int:
+    """An anonymous in-memory file holding ``data``, offset at 0 (close-on-exec: children get it through dup2)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
 
-def _read_all(fd: int, limit: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks, total = [], 0
-    while total < limit:
-        chunk = os.read(fd, min(1 << 20, limit - total))
+def read_fd(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file from its start (pread: the file offset is left alone)."""
+    size = min(os.fstat(fd).st_size, limit)
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
         if not chunk:
             break
         chunks.append(chunk)
-        total += len(chunk)
+        offset += len(chunk)
     return b"".join(chunks)
 
 
-def _tail(fd: int, size: int) -> bytes:
+def tail_fd(fd: int, size: int) -> bytes:
+    """The last ``size`` bytes of a file."""
     end = os.fstat(fd).st_size
     return os.pread(fd, size, max(0, end - size))
 
@@ -121,9 +123,9 @@ class SpawnSandbox(Sandbox):
         try:
             (scratch / "solution.py").write_text(code, encoding="utf-8", errors="surrogateescape")
             write_scratch_files(scratch, files)
-            stdin_fd = _memfd("stdin", stdin)
-            stdout_fd = _memfd("stdout")
-            stderr_fd = _memfd("stderr")
+            stdin_fd = memfd("stdin", stdin)
+            stdout_fd = memfd("stdout")
+            stderr_fd = memfd("stderr")
             side_r, side_w = os.pipe()
             fds += [stdin_fd, stdout_fd, stderr_fd, side_r]
             return self._run(scratch, limits, argv, stdin_fd, stdout_fd, stderr_fd, side_r, side_w)
@@ -197,8 +199,8 @@ class SpawnSandbox(Sandbox):
         out_size = os.fstat(stdout_fd).st_size
         result = RunResult(
             status=base.EXITED,
-            stdout=_read_all(stdout_fd, output),
-            stderr_tail=_tail(stderr_fd, STDERR_TAIL),
+            stdout=read_fd(stdout_fd, output),
+            stderr_tail=tail_fd(stderr_fd, STDERR_TAIL),
             exception_phase=phase,
             exception=exception,
             stdin_consumed=os.lseek(stdin_fd, 0, os.SEEK_CUR) > 0,
