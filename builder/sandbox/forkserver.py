@@ -190,6 +190,12 @@ def _finalize(holder: list[_Zygote | None], mode: str = "detach") -> None:
         zygote.close(mode)
 
 
+def _python_dirs_under_scratch() -> list[str]:
+    """Python package folders that the sandbox's scratch tmpfs (/tmp, /dev/shm) would hide inside its root."""
+    dirs = {sys.prefix, sys.exec_prefix, *(p for p in sys.path if "-packages" in p)}
+    return sorted(p for p in (os.path.realpath(d) for d in dirs if d) if p.startswith(("/tmp/", "/dev/shm/")))
+
+
 class ForkServerSandbox(Sandbox):
     """One warm zygote per worker process; every test is one fork of it, killed as a tree and wiped after.
 
@@ -211,6 +217,12 @@ class ForkServerSandbox(Sandbox):
     ) -> None:
         self.allow_unsandboxed = allow_unsandboxed
         self.disabled = parse_disable(disable) | parse_disable(os.environ.get(DISABLE_ENV))
+        hidden = _python_dirs_under_scratch()
+        if hidden and "mountns" not in self.disabled:
+            raise UserError(
+                f"the sandbox mounts its scratch over /tmp and /dev/shm, which would hide {hidden[0]} "
+                "(this Python's packages) from the programs: install the environment outside /tmp"
+            )
         self.python = python
         self.scratch_mb = scratch_mb
         self.start_timeout_s = start_timeout_s
