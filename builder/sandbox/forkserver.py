@@ -34,7 +34,8 @@ from pathlib import Path
 from builder.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, memfd, parse_side_channel, read_fd, tail_fd
+from builder.sandbox.fdio import memfd, read_fd, tail_fd
+from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, parse_side_channel
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])

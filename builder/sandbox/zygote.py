@@ -51,6 +51,7 @@ import time
 import traceback
 
 from builder.sandbox import cgroups, isolation, runner
+from builder.sandbox.fdio import read_fd
 
 #: modules imported once in the zygote so a test program gets them for free (stdlib only: no threads started)
 PRELOAD = (
@@ -406,7 +407,7 @@ class Zygote:
         os.setsid()
         self.sock.close()
         payload_fd = fds[0]
-        payload = json.loads(_pread_all(payload_fd))
+        payload = json.loads(read_fd(payload_fd, os.fstat(payload_fd).st_size))
         uid = self.uid if self.features["uid"] else os.getuid()
         gid = self.uid if self.features["uid"] else os.getgid()
         if scratch != "/tmp":
@@ -579,18 +580,6 @@ def _read_all_fd(fd: int) -> bytes:
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
-
-
-def _pread_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    data, offset = [], 0
-    while offset < size:
-        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
-        if not chunk:
-            break
-        data.append(chunk)
-        offset += len(chunk)
-    return b"".join(data)
 
 
 def _setrlimit(which: int, soft: int, hard: int) -> None:
