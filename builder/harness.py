@@ -523,13 +523,21 @@ def values_match(expected: Any, actual: Any, tol: float) -> bool:
     return bool(expected == actual)
 
 
-def compare_functional(expected: str, actual_stdout: str, tol: float) -> bool:
+def compare_functional(expected: str, actual_stdout: str, tol: float, match: str | None = None) -> bool:
     """Does the program's result (the last non-empty line of stdout, as JSON) equal ``expected`` (JSON)?
 
     Floats are compared with tolerance ``tol`` relative to ``max(1, |expected|)``, also inside lists and dicts;
     tuples arrive as lists. A result line that is not JSON never matches; an expected value that is not JSON is
     compared as text.
+
+    ``match`` is the problem's ``functional_match`` (see :data:`builder.schema.FUNCTIONAL_MATCHES`): ``None`` or
+    ``"exact"`` compares the value itself (LiveCodeBench); ``"exact_or_first"`` also accepts the first element of an
+    expected non-empty list, as TACO's and APPS' ``testing_util.py`` do (``output == outputs[i]``, or
+    ``output == outputs[i][0]`` when ``outputs[i]`` is a non-empty list): those upstreams store most expected
+    return values wrapped in a one-element list, some not.
     """
+    if match not in (None, "exact", "exact_or_first"):
+        raise ValueError(f"unknown functional_match {match!r} (exact, exact_or_first)")
     lines = [line for line in actual_stdout.splitlines() if line.strip()]
     if not lines:
         return False
@@ -541,7 +549,10 @@ def compare_functional(expected: str, actual_stdout: str, tol: float) -> bool:
         wanted = json.loads(expected)
     except ValueError:
         return expected.strip() == lines[-1].strip()
-    return values_match(wanted, actual, tol)
+    if values_match(wanted, actual, tol):
+        return True
+    first = match == "exact_or_first" and isinstance(wanted, list) and len(wanted) > 0
+    return first and values_match(wanted[0], actual, tol)
 
 
 # --- what a source needs to build pytest-style problems ------------------------------------------------------
