@@ -101,7 +101,9 @@ def _output_checker(problem: dict[str, Any], test: dict[str, str], sandbox: Sand
     if test_type in ("functional", "pytest"):  # the harness prints the return value / the test's outcome as JSON
         from builder.harness import compare_functional
 
-        return lambda actual: compare_functional(test["output"], actual, tol if tol is not None else 1e-6)
+        return lambda actual: compare_functional(
+            test["output"], actual.decode("utf-8", errors="surrogateescape"), tol if tol is not None else 1e-6
+        )
     if problem.get("checker"):
         return lambda actual: checker_accepts(sandbox, problem["checker"], test["input"], test["output"], actual, limits)
     insensitive = bool(problem.get("case_insensitive"))
