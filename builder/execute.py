@@ -102,7 +102,8 @@ def _output_checker(problem: dict[str, Any], test: dict[str, str], sandbox: Sand
         from builder.harness import compare_functional
 
         return lambda actual: compare_functional(
-            test["output"], actual.decode("utf-8", errors="surrogateescape"), tol if tol is not None else 1e-6
+            test["output"], actual.decode("utf-8", errors="surrogateescape"), tol if tol is not None else 1e-6,
+            problem.get("functional_match"),
         )
     if problem.get("checker"):
         return lambda actual: checker_accepts(sandbox, problem["checker"], test["input"], test["output"], actual, limits)
