@@ -3,20 +3,29 @@
 Input rows are validated and normalized one by one; a malformed row (bad JSON, missing tests, wrong types, a
 duplicate id) is quarantined with its reason instead of failing the whole load. Problems and candidates come out
 as :class:`datasets.Dataset` objects with the features of :mod:`builder.schema`.
+
+No single row can fail a whole load: every value a row keeps is checked against its feature before it is written
+(strings must be encodable as UTF-8, so a lone surrogate such as JSON's ``"\ud800"`` or invalid UTF-8 bytes in a
+Parquet string column quarantine the row, with the field and the position; integers must fit their column; lists
+and structs must have the feature's shape), and limits must be plausible (finite, not negative, at most 3600 s and
+1 TiB: a time limit in milliseconds or a memory limit in bytes is a reason, not a silent 40-minute test).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
-from datasets import Dataset, Features, Value
+import pyarrow as pa
+from datasets import Dataset, Features, LargeList, List, Value
 
 from builder.errors import UserError
 from builder.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, QUARANTINE_FEATURES
@@ -53,18 +62,27 @@ def _is_hub_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not spec.startswith((".", "/")) and not Path(spec).suffix
 
 
-def _iter_source(spec: str, split: str) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """Yield (row id hint, row or None, parse error) for every input row."""
+def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
+    """Yield (row id hint, row or None, parse error) for every input row.
+
+    JSON lines are decoded with ``surrogateescape``, so invalid UTF-8 bytes become lone surrogates in the field that
+    holds them and the row is quarantined by :func:`check_row`, naming that field. Table rows (Parquet, folders, Hub
+    ids) are converted one batch at a time; a row holding invalid UTF-8 in a column in ``used`` comes with its error
+    (field and byte position), and such bytes in a column nobody reads are dropped.
+    """
     path = Path(spec)
     if path.is_file() and path.suffix in (".jsonl", ".json"):
         with path.open("rb") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
+                text = line.decode("utf-8", errors="surrogateescape")
+                if lineno == 1:
+                    text = text.removeprefix("\ufeff")
                 try:
-                    row = json.loads(line)
-                except ValueError as exc:
-                    yield f"line {lineno}", None, f"malformed JSON on line {lineno}: {exc}"
+                    row = json.loads(text)
+                except (ValueError, RecursionError) as exc:
+                    yield f"line {lineno}", None, f"malformed JSON on line {lineno}: {printable(str(exc) or type(exc).__name__)}"
                     continue
                 if not isinstance(row, dict):
                     yield f"line {lineno}", None, f"line {lineno} is not a JSON object"
@@ -72,8 +90,65 @@ def _iter_source(spec: str, split: str) -> Iterator[tuple[str, dict[str, Any] | 
                 yield f"line {lineno}", row, None
         return
     ds = _load_dataset(spec, split)
-    for i, row in enumerate(ds):
-        yield f"row {i}", row, None
+    if ds._indices is not None:
+        ds = ds.flatten_indices()
+    offset = 0
+    for batch in ds.data.table.to_batches(max_chunksize=1024):
+        try:
+            rows = batch.to_pylist()
+        except UnicodeDecodeError:
+            for j in range(batch.num_rows):
+                row, error = _table_row(batch, j, used)
+                yield f"row {offset + j}", row, error
+        else:
+            for j, row in enumerate(rows):
+                yield f"row {offset + j}", row, None
+        offset += batch.num_rows
+
+
+def _table_row(batch: pa.RecordBatch, j: int, used: frozenset[str]) -> tuple[dict[str, Any], str | None]:
+    """Row ``j`` of a batch that failed to convert: the row (bad values shown escaped) and the first bad field."""
+    row: dict[str, Any] = {}
+    error = None
+    for name, column in zip(batch.schema.names, batch.columns):
+        scalar = column[j]
+        try:
+            row[name] = scalar.as_py()
+        except UnicodeDecodeError:
+            where, position, byte = _invalid_utf8(scalar, name) or (name, -1, 0)
+            if name not in used:
+                row[name] = None
+                continue
+            row[name] = f"<invalid UTF-8 at byte {position} of {where}>"
+            if error is None:
+                error = f"field {where}: invalid UTF-8 at byte {position} (0x{byte:02x})"
+    return row, error
+
+
+def _invalid_utf8(scalar: pa.Scalar, where: str) -> tuple[str, int, int] | None:
+    """The path, byte offset and byte of the first invalid UTF-8 string inside a (nested) Arrow scalar."""
+    if not scalar.is_valid:
+        return None
+    kind = scalar.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        data = scalar.as_buffer().to_pybytes()
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return where, exc.start, data[exc.start]
+        return None
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        for i in range(len(scalar)):
+            found = _invalid_utf8(scalar[i], f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if pa.types.is_struct(kind):
+        for field in kind:
+            found = _invalid_utf8(scalar[field.name], f"{where}.{field.name}")
+            if found:
+                return found
+    return None
 
 
 def _load_dataset(spec: str, split: str) -> Dataset:
@@ -116,86 +191,207 @@ def _input_stamp(spec: str) -> str:
     return spec
 
 
-def _as_str(value: Any) -> str | None:
+def printable(text: str) -> str:
+    """``text`` with lone surrogates written as ``\\udXXX`` escapes, so it can always be stored as UTF-8."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
+def _as_str(value: Any, name: str = "value") -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+    raise TypeError(f"{name} must be a string, got {type(value).__name__}")
 
 
-def _as_float(value: Any) -> float | None:
+def _as_float(value: Any, name: str = "value") -> float | None:
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a number, got an integer of {int(value).bit_length()} bits") from None
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {printable(repr(value))[:80]}") from None
+
+
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _as_int(value: Any, name: str = "value") -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _ASCII_INT.fullmatch(value.strip()):
+        return int(value)
+    number = _as_float(value, name)
+    if number is None:
+        return None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {number}")
+    return int(number)
+
+
+def _as_bool(value: Any, name: str) -> bool:
+    if value is None:
+        return False
     if isinstance(value, bool):
-        raise TypeError("expected a number, got a boolean")
-    return float(value)
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise TypeError(f"{name} must be true or false, got {printable(repr(value))[:80]}")
 
 
-def _as_int(value: Any) -> int | None:
-    number = _as_float(value)
-    return None if number is None else int(number)
+#: plausible bounds of a problem's own limits (the recipe's and the CLI's bounds too); a value above is a unit mistake
+MAX_TIME_LIMIT_S = 3600.0
+MAX_MEMORY_LIMIT_MB = 1 << 20
+
+
+def _check_limits(out: dict[str, Any]) -> None:
+    time_limit, memory_limit, tol = out["time_limit"], out["memory_limit"], out["float_tolerance"]
+    if time_limit is not None and not (math.isfinite(time_limit) and 0 <= time_limit <= MAX_TIME_LIMIT_S):
+        raise ValueError(f"time_limit must be a number of seconds in [0, {MAX_TIME_LIMIT_S:g}] (milliseconds?), got {time_limit}")
+    if memory_limit is not None and not 0 <= memory_limit <= MAX_MEMORY_LIMIT_MB:
+        raise ValueError(f"memory_limit must be a number of MB in [0, {MAX_MEMORY_LIMIT_MB}] (bytes?), got {memory_limit}")
+    if tol is not None and not (math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"float_tolerance must be a finite number >= 0, got {tol}")
+
+
+_INT_RANGES = {f"int{bits}": (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) for bits in (8, 16, 32, 64)}
+_INT_RANGES.update({f"uint{bits}": (0, (1 << bits) - 1) for bits in (8, 16, 32, 64)})
+
+
+def check_row(features: Mapping[str, Any], row: Mapping[str, Any]) -> None:
+    """Raise ValueError naming the field (and the position) of the first value that cannot be stored as ``features``.
+
+    Strings must be encodable as UTF-8 (no lone surrogates), integers must fit their width, lists and structs must
+    have the feature's shape. A row that passes is written by ``Dataset.from_generator`` without error.
+    """
+    for name, feature in features.items():
+        _check_value(feature, row.get(name), name)
+
+
+def _check_value(feature: Any, value: Any, where: str) -> None:
+    if value is None:
+        return
+    if isinstance(feature, Value):
+        dtype = feature.dtype
+        if dtype in ("string", "large_string"):
+            if not isinstance(value, str):
+                raise TypeError(f"field {where} must be a string, got {type(value).__name__}")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                char = ord(value[exc.start])
+                raise ValueError(
+                    f"field {where}: lone surrogate U+{char:04X} at index {exc.start} cannot be encoded as UTF-8"
+                    + (" (an invalid UTF-8 byte in the input)" if 0xDC80 <= char <= 0xDCFF else "")
+                ) from None
+        elif dtype in _INT_RANGES:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"field {where} must be an integer, got {type(value).__name__}")
+            lo, hi = _INT_RANGES[dtype]
+            if not lo <= value <= hi:
+                shown = value if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
+                raise ValueError(f"field {where} must be an integer in [{lo}, {hi}], got {shown}")
+        elif dtype.startswith("float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"field {where} must be a number, got {type(value).__name__}")
+            if isinstance(value, int) and abs(value) > 2**1023:
+                raise ValueError(f"field {where} is too large for a float")
+        elif dtype == "bool":
+            if not isinstance(value, bool):
+                raise TypeError(f"field {where} must be true or false, got {type(value).__name__}")
+        return
+    if isinstance(feature, (List, LargeList)):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"field {where} must be a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            _check_value(feature.feature, item, f"{where}[{i}]")
+        return
+    if isinstance(feature, dict):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"field {where} must be an object, got {type(value).__name__}")
+        for key, sub in feature.items():
+            _check_value(sub, value.get(key), f"{where}.{key}")
 
 
 def normalize_problem(row: Mapping[str, Any]) -> dict[str, Any]:
     """A normalized problem row; raises ValueError/TypeError with the reason when the row is malformed."""
-    problem_id = _as_str(row.get("problem_id"))
+    problem_id = _as_str(row.get("problem_id"), "problem_id")
     if not problem_id:
         raise ValueError("missing problem_id")
+    label = printable(problem_id)
     tests = row.get("tests")
     if isinstance(tests, str):
-        tests = json.loads(tests)
-    if not isinstance(tests, list) or not tests:
-        raise ValueError(f"problem {problem_id} has no tests")
+        try:
+            tests = json.loads(tests)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"problem {label}: tests is not valid JSON: {printable(str(exc) or type(exc).__name__)}") from None
+    if tests is None or isinstance(tests, (list, tuple)) and len(tests) == 0:
+        raise ValueError(f"problem {label} has no tests")
+    if not isinstance(tests, (list, tuple)):
+        raise ValueError(f"problem {label} has no tests (tests must be a list of {{input, output}}, got {type(tests).__name__})")
     clean_tests = []
     for i, test in enumerate(tests):
         if not isinstance(test, Mapping) or not isinstance(test.get("input"), str) or not isinstance(test.get("output"), str):
-            raise ValueError(f"problem {problem_id}: test {i} needs string 'input' and 'output'")
+            raise ValueError(f"problem {label}: test {i} needs string 'input' and 'output'")
         clean_tests.append({"input": test["input"], "output": test["output"]})
     out: dict[str, Any] = {}
     for key, default in PROBLEM_DEFAULTS.items():
         value = row.get(key, default)
         out[key] = default if value is None and default is not None else value
     out.update(problem_id=problem_id, tests=clean_tests)
-    out["time_limit"] = _as_float(out["time_limit"])
-    out["memory_limit"] = _as_int(out["memory_limit"])
-    out["float_tolerance"] = _as_float(out["float_tolerance"])
-    out["case_insensitive"] = bool(out["case_insensitive"])
+    out["time_limit"] = _as_float(out["time_limit"], "time_limit")
+    out["memory_limit"] = _as_int(out["memory_limit"], "memory_limit")
+    out["float_tolerance"] = _as_float(out["float_tolerance"], "float_tolerance")
+    _check_limits(out)
+    out["case_insensitive"] = _as_bool(out["case_insensitive"], "case_insensitive")
     for key in ("source", "difficulty", "title", "problem", "checker", "test_type", "fn_name", "starter_code", "license", "origin"):
-        out[key] = _as_str(out[key])
+        out[key] = _as_str(out[key], key)
     if out["test_type"] not in ("stdin", "functional", "pytest"):
-        raise ValueError(f"problem {problem_id}: unknown test_type {out['test_type']!r}")
+        raise ValueError(f"problem {label}: unknown test_type {printable(repr(out['test_type']))[:80]}")
+    check_row(PROBLEM_FEATURES, out)
     return out
 
 
 def normalize_candidate(row: Mapping[str, Any]) -> dict[str, Any]:
     """A normalized candidate input row; raises ValueError/TypeError with the reason when malformed."""
-    candidate_id = _as_str(row.get("candidate_id"))
-    problem_id = _as_str(row.get("problem_id"))
+    candidate_id = _as_str(row.get("candidate_id"), "candidate_id")
+    problem_id = _as_str(row.get("problem_id"), "problem_id")
     if not candidate_id:
         raise ValueError("missing candidate_id")
+    label = printable(candidate_id)
     if not problem_id:
-        raise ValueError(f"candidate {candidate_id} has no problem_id")
-    response, solution = _as_str(row.get("response")), _as_str(row.get("solution"))
+        raise ValueError(f"candidate {label} has no problem_id")
+    response, solution = _as_str(row.get("response"), "response"), _as_str(row.get("solution"), "solution")
     if response is None and solution is None:
-        raise ValueError(f"candidate {candidate_id} has neither 'response' nor 'solution'")
+        raise ValueError(f"candidate {label} has neither 'response' nor 'solution'")
     index = row.get("candidate_index")
     if index is None:  # "{problem_id}_{index}" ids carry it; other ids are numbered in input order (see below)
         tail = candidate_id.rsplit("_", 1)[-1]
-        index = int(tail) if candidate_id == f"{problem_id}_{tail}" and tail.isdigit() else None
-    return {
+        ascii_index = tail.isascii() and tail.isdigit() and len(tail) <= 9
+        index = int(tail) if candidate_id == f"{problem_id}_{tail}" and ascii_index else None
+    clean = {
         "candidate_id": candidate_id,
         "problem_id": problem_id,
-        "candidate_index": _as_int(index),
-        "model": _as_str(row.get("model")),
+        "candidate_index": _as_int(index, "candidate_index"),
+        "model": _as_str(row.get("model"), "model"),
         "response": response,
         "solution": solution,
-        "finish_reason": _as_str(row.get("finish_reason")),
-        "num_tokens": _as_int(row.get("num_tokens")),
-        "label": _as_str(row.get("label")),
+        "finish_reason": _as_str(row.get("finish_reason"), "finish_reason"),
+        "num_tokens": _as_int(row.get("num_tokens"), "num_tokens"),
+        "label": _as_str(row.get("label"), "label"),
     }
+    check_row(CANDIDATE_INPUT_FEATURES, clean)
+    return clean
+
+
+#: what a malformed row raises while it is normalized (never a reason to fail the whole load)
+ROW_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError)
 
 
 def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator[dict[str, Any]]:
@@ -204,13 +400,14 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
     normalize = normalize_problem if kind == "problems" else normalize_candidate
     empty = _empty_row(kind)
     id_key = "problem_id" if kind == "problems" else "candidate_id"
+    used = frozenset(PROBLEM_FEATURES) | frozenset(PROBLEM_DEFAULTS) if kind == "problems" else frozenset(CANDIDATE_INPUT_FEATURES)
     seen: set[str] = set()
     per_problem: dict[str, int] = {}
-    for hint, row, error in _iter_source(spec, split):
+    for hint, row, error in _iter_source(spec, split, used):
         if row is not None and error is None:
             try:
                 clean = normalize(row)
-            except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            except ROW_ERRORS as exc:
                 error = str(exc) or type(exc).__name__
             else:
                 if clean[id_key] in seen:
@@ -224,9 +421,32 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
                             clean["candidate_index"] = order
                     yield {**clean, REASON: None, RAW: None}
                     continue
-        row_id = str(row.get(id_key)) if isinstance(row, dict) and row.get(id_key) is not None else hint
-        raw = json.dumps(row, ensure_ascii=False, default=str)[:20000] if row is not None else None
-        yield {**empty, id_key: row_id, REASON: f"{hint}: {error}", RAW: raw}
+        row_id = _row_id(row, id_key) or hint
+        yield {**empty, id_key: printable(row_id)[:1000], REASON: printable(f"{hint}: {error}"), RAW: _raw(row)}
+
+
+def _row_id(row: Mapping[str, Any] | None, id_key: str) -> str | None:
+    value = row.get(id_key) if isinstance(row, Mapping) else None
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    try:
+        return str(value)
+    except ValueError:  # an integer over 4,300 digits
+        return None
+
+
+def _raw(row: Mapping[str, Any] | None) -> str | None:
+    """The quarantined row as JSON text (cut at 20,000 characters), always storable."""
+    if row is None:
+        return None
+    try:
+        text = json.dumps(row, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):  # a value json cannot write (an integer over 4,300 digits, deep nesting)
+        try:
+            text = repr(row)
+        except (ValueError, RecursionError) as exc:
+            text = f"<row not printable: {exc}>"
+    return printable(text[:20000])
 
 
 def _empty_row(kind: str) -> dict[str, Any]:

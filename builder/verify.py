@@ -26,12 +26,28 @@ class VerifyReport:
     sandbox: dict[str, object] = field(default_factory=dict)
 
 
+_REASON_KINDS = (
+    (" has no tests", "has no tests"),
+    (" has neither", "has neither"),
+    ("unknown problem_id", "unknown problem_id"),
+    ("malformed JSON", "malformed JSON"),
+    ("duplicate ", "duplicate"),
+    ("needs string", "needs string"),
+    ("lone surrogate", "text not encodable as UTF-8"),
+    ("invalid UTF-8", "text not encodable as UTF-8"),
+    ("time_limit must be", "implausible limits"),
+    ("memory_limit must be", "implausible limits"),
+    ("float_tolerance must be", "implausible limits"),
+    (" must be ", "wrong type or range"),
+)
+
+
 def _reason_kind(reason: str) -> str:
     """A quarantine reason without its row-specific part (for the summary)."""
     text = reason.split(": ", 1)[-1]
-    for marker in (" has no tests", " has neither", "unknown problem_id", "malformed JSON", "duplicate ", "needs string"):
+    for marker, kind in _REASON_KINDS:
         if marker in text:
-            return marker.strip()
+            return kind
     return text[:60]
 
 
