@@ -188,6 +188,10 @@ def problems_command(kind: str, path: str | None, subset: str | None, split: str
         qpath = Path(out).with_name(Path(out).stem + ".quarantine.jsonl")
         write_table(collected.quarantine, qpath)
         click.echo(f"quarantined rows with reasons -> {qpath}")
+    if collected.solutions is not None and len(collected.solutions):
+        spath = Path(out).with_name(Path(out).stem + ".solutions.parquet")
+        write_table(collected.solutions, spath)
+        click.echo(f"reference solutions by problem_id -> {spath}")
     click.echo(f"wrote {len(collected.problems)} problems to {written}")
 
 

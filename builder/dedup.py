@@ -76,6 +76,9 @@ def dedup_problems(problems: Dataset | Sequence[Dataset], *, num_proc: int | Non
     if not isinstance(problems, Dataset):
         parts = [p for p in problems if len(p)]
         problems = concatenate_datasets(parts) if parts else list(problems)[0]
+    if len(problems) == 0:  # map() on an empty table would not even add the hash column
+        empty = Dataset.from_dict({k: [] for k in QUARANTINE_FEATURES}, features=QUARANTINE_FEATURES)
+        return DedupResult(problems=problems, duplicates=empty, merged=0)
     hashed = problems.map(
         _hash_batch,
         batched=True,

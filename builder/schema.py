@@ -10,8 +10,26 @@ from datasets import Features, Sequence, Value
 
 TEST = {"input": Value("string"), "output": Value("string")}
 
+#: KodCode's ``test_info`` entries: the function the tests call, as the upstream describes it.
+TEST_INFO = {
+    "function_name": Value("string"),
+    "parameter_list": Value("string"),
+    "function_declaration": Value("string"),
+    "docstring": Value("string"),
+}
+
+#: Values of a problem's ``functional_match``: how a call-based test compares the return value ``r`` with the
+#: expected value ``e``. ``exact`` (also when null; LiveCodeBench): ``r == e``. ``exact_or_first`` (TACO / APPS
+#: ``testing_util.py``, used by DeepCoder for its taco and primeintellect subsets): ``r == e``, or ``e`` is a
+#: non-empty list and ``r == e[0]``.
+FUNCTIONAL_MATCHES = ("exact", "exact_or_first")
+
 #: Normalized problem. ``test_type`` is "stdin" (default), "functional" or "pytest"; ``fn_name`` names the
-#: function (or ``Solution.method``) for functional tests. Provenance columns: license, origin.
+#: function (or ``Solution.method``) for functional tests. Provenance columns: license, origin. The columns after
+#: ``origin`` keep what an upstream offers beyond the tests (see the README's "Problem sources"): the judging rule
+#: for call-based return values, open-r1/codeforces' ``official_tests_complete``, the contest date (ISO 8601, UTC:
+#: time-window decontamination), tags, the editorial, and KodCode's ``style``, ``test_info`` and its own
+#: ``benchmark_similarity`` (renamed: the builder's decontamination writes ``benchmark_similarity`` itself).
 PROBLEM_FEATURES = Features(
     {
         "problem_id": Value("string"),
@@ -30,6 +48,15 @@ PROBLEM_FEATURES = Features(
         "starter_code": Value("string"),
         "license": Value("string"),
         "origin": Value("string"),
+        # what upstreams offer beyond the tests (all optional: null where the source has no such field)
+        "functional_match": Value("string"),
+        "official_tests_complete": Value("bool"),
+        "contest_date": Value("string"),
+        "tags": Sequence(Value("string")),
+        "editorial": Value("string"),
+        "style": Value("string"),
+        "test_info": [TEST_INFO],
+        "upstream_benchmark_similarity": Value("float64"),
     }
 )
 
@@ -50,7 +77,30 @@ PROBLEM_DEFAULTS: dict[str, object] = {
     "starter_code": None,
     "license": None,
     "origin": None,
+    "functional_match": None,
+    "official_tests_complete": None,
+    "contest_date": None,
+    "tags": None,
+    "editorial": None,
+    "style": None,
+    "test_info": None,
+    "upstream_benchmark_similarity": None,
 }
+
+#: Reference solutions an upstream ships with its problems, one row per solution: a side table next to the
+#: problems (``<out>.solutions.parquet`` from ``builder problems``), keyed by ``problem_id``, so the problems stay
+#: small and a stage that validates tests with reference solutions reads only what it needs. ``correct`` is False
+#: for CodeContests' ``incorrect_solutions``; ``index`` is the position in the upstream's list.
+SOLUTION_FEATURES = Features(
+    {
+        "problem_id": Value("string"),
+        "source": Value("string"),
+        "correct": Value("bool"),
+        "index": Value("int32"),
+        "language": Value("string"),
+        "code": Value("string"),
+    }
+)
 
 #: Generation columns of a candidate (before execution).
 GENERATION_FEATURES = {

@@ -74,7 +74,7 @@ def synthetic_problems(num_problems: int, seed: int = 0) -> Dataset:
                 "origin": f"synthetic@{seed}#{i}",
             }
         )
-    return Dataset.from_list(rows, features=PROBLEM_FEATURES)
+    return Dataset.from_list([{**dict.fromkeys(PROBLEM_FEATURES), **row} for row in rows], features=PROBLEM_FEATURES)
 
 
 def synthetic_candidates(problems: Dataset, num_candidates: int, seed: int = 0, model: str = "demo-model") -> Dataset:

@@ -29,6 +29,12 @@ client takes the legacy LFS path (preupload -> LFS batch -> PUT -> commit), and 
 Auth follows the Hub: ``Authorization: Bearer <token>``; an unknown token is a 401, a write without rights a 403,
 a private repo is invisible (404 RepoNotFound) without a token that can read it. Faults (429, 5xx, dropped
 connections) are injected with :meth:`HubDouble.fail`.
+
+Serving existing datasets: :meth:`HubDouble.seed` / :meth:`HubDouble.seed_folder` put a repository in place as its
+owner uploaded it (any namespace, public by default, files stored with LFS by the Hub's rules), so that
+``load_dataset("<owner>/<name>", ...)``, ``hf://datasets/<owner>/<name>@<commit>/<file>`` paths (``HfFileSystem``:
+repo info, tree, paths-info, resolve with ranges) and ``hf_hub_download`` read it as they read the real Hub. The
+routes are the ones above; :func:`use_temporary_hf_home` points every Hugging Face cache at a temporary folder.
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -177,6 +184,40 @@ class HubDouble:
 
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo:
         return self.repos[(repo_type, repo_id)]
+
+    def seed(
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes],
+        *,
+        repo_type: str = "dataset",
+        private: bool = False,
+        title: str = "Upload dataset",
+    ) -> Commit:
+        """Commit ``files`` (path -> content) to ``repo_id`` as its owner would have (the repository is created when
+        missing, in any namespace): no token and no route involved. Returns the new commit."""
+        with self._lock:
+            repo = self.repos.get((repo_type, repo_id))
+            if repo is None:
+                repo = Repo(repo_type, repo_id, private=private)
+                attributes = Blob(len(GITATTRIBUTES), hashlib.sha256(GITATTRIBUTES).hexdigest(), False, GITATTRIBUTES)
+                self._add_commit(repo, "main", None, "initial commit", "", {".gitattributes": attributes})
+                self.repos[(repo_type, repo_id)] = repo
+            head = self._head(repo, "main")
+            tree = dict(head.files)
+            for path, data in sorted(files.items()):
+                digest = hashlib.sha256(data).hexdigest()
+                if _is_lfs(path, len(data), data[:512]):
+                    self.lfs_store[digest] = data
+                    tree[path] = Blob(len(data), digest, True)
+                else:
+                    tree[path] = Blob(len(data), digest, False, data)
+            return self._add_commit(repo, "main", head.oid, title, "", tree)
+
+    def seed_folder(self, repo_id: str, folder: Path, **kwargs: Any) -> Commit:
+        """:meth:`seed` with every file under ``folder`` (paths relative to it)."""
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        return self.seed(repo_id, files, **kwargs)
 
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         """Every file of ``revision`` with its content (LFS objects resolved)."""
@@ -566,3 +607,29 @@ def _installed(double: HubDouble) -> Iterator[HubDouble]:
         set_client_factory(previous)
         set_async_client_factory(previous_async)
         constants.HF_HUB_DISABLE_XET = xet
+
+
+def use_temporary_hf_home(home: Path, monkeypatch: Any) -> None:
+    """Point huggingface_hub's and datasets' caches (and token files) at ``home`` and switch offline mode off, for
+    the duration of a test (``monkeypatch`` undoes it)."""
+    import datasets
+    from huggingface_hub import constants
+
+    for name, value in {
+        "HF_HOME": home, "HF_HUB_CACHE": home / "hub", "HF_ASSETS_CACHE": home / "assets",
+        "HF_TOKEN_PATH": home / "token", "HF_STORED_TOKENS_PATH": home / "stored_tokens",
+        "HF_XET_CACHE": home / "xet",
+    }.items():
+        monkeypatch.setattr(constants, name, str(value))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name, value in {
+        "HF_CACHE_HOME": str(home), "HF_DATASETS_CACHE": home / "datasets", "HF_MODULES_CACHE": home / "modules",
+        "DOWNLOADED_DATASETS_PATH": home / "datasets" / "downloads",
+        "EXTRACTED_DATASETS_PATH": home / "datasets" / "downloads" / "extracted",
+    }.items():
+        monkeypatch.setattr(datasets.config, name, value)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)

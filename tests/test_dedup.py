@@ -91,3 +91,28 @@ def test_collect_without_dedup_still_keeps_ids_unique(tmp_path: Path) -> None:
     assert len(collected.problems) == 12 and len(set(collected.problems["problem_id"])) == 12
     assert len(collected.quarantine) == 5
     assert set(collected.quarantine["reason"]) == {"duplicate problem_id: an earlier source than sources[1] has it"}
+
+
+def test_empty_input_is_no_error() -> None:
+    """An empty table (a source limited to 0 rows) used to fail with ``Column '_statement_hash' doesn't exist``."""
+    result = dedup_problems(Dataset.from_dict({k: [] for k in PROBLEM_FEATURES}, features=PROBLEM_FEATURES))
+    assert len(result.problems) == 0 and result.merged == 0 and len(result.duplicates) == 0
+    collected = collect_problems([{"kind": "local", "path": str(FIXTURES / "lcb" / "problems.jsonl"), "limit": 0}])
+    assert len(collected.problems) == 0 and len(collected.solutions) == 0
+
+
+def test_collect_keeps_the_solutions_of_kept_problems_only(tmp_path: Path) -> None:
+    """A problem merged into an earlier copy leaves its reference solutions behind with it."""
+    import sys
+
+    sys.path.insert(0, str(FIXTURES / "sources"))
+    from make_fixtures import FOLDERS
+
+    taco = str(FOLDERS["taco"] / "ALL" / "train-00000-of-00001.parquet")
+    alone = collect_problems([{"kind": "taco", "path": taco}])
+    assert alone.solutions["problem_id"] == ["taco/train/0", "taco/train/0"]
+    local = tmp_path / "first.jsonl"
+    product = next(p for p in alone.problems if p["problem_id"] == "taco/train/0")
+    local.write_text(__import__("json").dumps({**product, "problem_id": "mine/0"}) + "\n")
+    merged = collect_problems([{"kind": "local", "path": str(local)}, {"kind": "taco", "path": taco}])
+    assert "taco/train/0" not in merged.problems["problem_id"] and len(merged.solutions) == 0

@@ -1,5 +1,6 @@
 """deepmind/code_contests adapter: public + private + generated tests, cf_rating or the difficulty enum, time limit
-from {seconds, nanos}, memory in bytes, file-I/O problems skipped, malformed tests quarantined."""
+from {seconds, nanos}, memory in bytes, file-I/O problems skipped, malformed tests quarantined, correct and incorrect
+reference solutions in the side table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from builder.execute import ExecutionConfig, judge_candidate
 from builder.sandbox import make_sandbox
 from builder.sources import load_source
 
-FIXTURE = str(Path(__file__).parent / "fixtures" / "sources" / "code_contests")
+FIXTURE = str(Path(__file__).parent / "fixtures" / "sources" / "code_contests" / "code_contests")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,17 @@ def test_fields(result) -> None:
     assert triple["time_limit"] == 2.0 and triple["memory_limit"] == 256
     assert minimum["source"] == "code_contests/aizu" and minimum["difficulty"] == "unknown"
     assert minimum["time_limit"] == 1.5 and minimum["memory_limit"] == 128
+    assert triple["tags"] == ["math"] and minimum["tags"] is None
+
+
+def test_solutions_and_incorrect_solutions(result) -> None:
+    rows = [r for r in result.solutions if r["problem_id"] == "1000_A. Triple"]
+    assert [(r["index"], r["correct"], r["language"], r["code"]) for r in rows] == [
+        (0, True, "python3", "print(3 * int(input()))"),
+        (1, True, "cpp", "int main() { return 0; }"),
+        (0, False, "python3", "print(int(input()) + 2)"),
+    ]
+    assert set(result.solutions["problem_id"]) == {"1000_A. Triple", "p00001 Minimum"}  # skipped/quarantined rows: none
 
 
 def test_test_sets_option() -> None:

@@ -1,9 +1,12 @@
-"""KodCode adapter: one test row per pytest test (functions, parametrized, class methods), modules that do not
-compile or need unsupported fixtures quarantined; the tests judge solutions through the real sandbox."""
+"""KodCode adapter on folders laid out like KodCode/KodCode-V1 (test modules in ``test`` or in ``test_code``): one
+test row per pytest test (functions, parametrized, class methods), modules that do not compile or need unsupported
+fixtures quarantined, a source with nothing left one clear line; the tests judge solutions through the real
+sandbox."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,13 @@ from builder.harness import compare_functional, wrap_program
 from builder.judge import run_verdict
 from builder.sandbox import make_sandbox
 from builder.sandbox.base import Limits
+from builder.errors import UserError
 from builder.sources import load_source
 
-FIXTURE = str(Path(__file__).parent / "fixtures" / "sources" / "kodcode")
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
+from make_fixtures import FOLDERS, KODCODE_FEATURES, KODCODE_TEST_CODE, kodcode_rows  # noqa: E402
+
+FIXTURE = str(FOLDERS["kodcode"])
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +37,45 @@ def test_counts_and_quarantine(result) -> None:
     assert reasons["Filter_3_I"].startswith("test module does not compile: SyntaxError")
     assert reasons["Package_4_I"] == "unsupported pytest fixture(s): database"
     assert result.license == "cc-by-nc-4.0"
+    assert result.notes == ["tests from column 'test'"] and "tests from column 'test'" in result.summary()
+
+
+def test_test_code_column_is_read_too() -> None:
+    """An earlier revision of the card (and copies of it) has the test modules in ``test_code``."""
+    other = load_source("kodcode", str(KODCODE_TEST_CODE))
+    assert other.notes == ["tests from column 'test_code'"]
+    assert other.counts == {"rows": 4, "problems": 2, "quarantined": 2}
+    mine = load_source("kodcode", FIXTURE)
+    assert [{k: v for k, v in p.items() if k != "origin"} for p in other.problems] == [
+        {k: v for k, v in p.items() if k != "origin"} for p in mine.problems
+    ]
+
+
+def test_kept_fields_and_solutions(result) -> None:
+    fib, stack = result.problems
+    assert fib["style"] == "instruct" and stack["style"] == "complete"
+    assert fib["test_info"] == [{"function_name": "fib", "parameter_list": "(...)", "function_declaration": "def fib(...)", "docstring": None}]
+    assert fib["upstream_benchmark_similarity"] == 0.2 and stack["upstream_benchmark_similarity"] == 0.45
+    assert result.solutions["problem_id"] == ["Leetcode_1_I", "Data_Structure_2_I"]
+    assert result.solutions[0]["code"].startswith("def fib(n):")
+
+
+def test_a_source_whose_every_row_is_quarantined_is_one_line(tmp_path: Path) -> None:
+    """No crash in dedup on an empty table: one line naming the reasons, through the CLI too."""
+    from click.testing import CliRunner
+    from datasets import Dataset
+
+    from builder.cli import cli
+
+    rows = [r for r in kodcode_rows() if r["question_id"] in ("Filter_3_I", "Package_4_I")]
+    folder = tmp_path / "KodCode-V1"
+    (folder / "data").mkdir(parents=True)
+    Dataset.from_list(rows, features=KODCODE_FEATURES).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    with pytest.raises(UserError, match=r"none of its 2 rows became a problem \(1 x test module does not compile"):
+        load_source("kodcode", str(folder))
+    out = CliRunner().invoke(cli, ["problems", "--source", "kodcode", "--path", str(folder), "--out", str(tmp_path / "k.jsonl")])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    assert "none of its 2 rows became a problem" in out.output and "unsupported pytest fixture(s): database" in out.output
 
 
 def test_one_test_row_per_test(result) -> None:

@@ -1,6 +1,7 @@
-"""LiveCodeBench adapter: code_generation_lite rows (public + private tests, plain and base64/zlib/pickle), functional
-LeetCode problems, hostile and corrupt private tests; and the lcb pack judged through the adapter path gives the same
-verdicts as through its normalized files."""
+"""LiveCodeBench adapter on a folder laid out like livecodebench/code_generation_lite (loading script included, one
+JSON-lines file per release): release names mapped to files as LiveCodeBench maps them, public + private tests
+(plain and base64/zlib/pickle), functional LeetCode problems, hostile and corrupt private tests; and the lcb pack
+judged through the adapter path gives the same verdicts as through its normalized files."""
 
 from __future__ import annotations
 
@@ -21,21 +22,23 @@ from builder.sources import load_source
 from builder.sources.livecodebench import decode_private, encode_private, release_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FIXTURE = FIXTURES / "sources" / "livecodebench"
 SHARED_LCB = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcb"
 JUDGED_FIELDS = ("tests", "time_limit", "memory_limit", "float_tolerance", "checker", "case_insensitive", "test_type", "fn_name")
 
 sys.path.insert(0, str(FIXTURES / "sources"))
-from make_fixtures import lcb_upstream_rows  # noqa: E402
+from make_fixtures import FOLDERS, lcb_upstream_rows  # noqa: E402
+
+FIXTURE = FOLDERS["livecodebench"]
+ALL = ["abc900_a", "3999", "3998", "abc901_a", "abc902_a", "abc903_a", "abc904_a"]
 
 
 @pytest.fixture(scope="module")
 def result():
-    return load_source("livecodebench", str(FIXTURE), subset="v5")
+    return load_source("livecodebench", str(FIXTURE), subset="release_v5")
 
 
 def test_counts_and_quarantine(result, capfd) -> None:
-    assert result.counts == {"rows": 5, "problems": 3, "quarantined": 2}
+    assert result.counts == {"rows": 8, "problems": 6, "quarantined": 2}
     reasons = dict(zip(result.quarantine["row_id"], result.quarantine["reason"]))
     assert "decompressing" in reasons["abc900_b"]
     assert reasons["abc900_c"] == "refusing to load builtins.print from private_test_cases"
@@ -43,30 +46,54 @@ def test_counts_and_quarantine(result, capfd) -> None:
     assert "this must never run" not in capfd.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("subset", "ids"),
+    [
+        (None, ALL),  # release_latest
+        ("release_latest", ALL),
+        ("release_v1", ALL[:2]),
+        ("release_v3", ALL[:4]),
+        ("release_v6", ALL),
+        ("v2", ["3998"]),
+        ("v5", ["abc903_a"]),
+        ("v6", ["abc904_a"]),
+        ("v1_v3", ALL[:4]),
+        ("v4_v6", ALL[4:]),
+        ("v2_v3", ["3998", "abc901_a"]),
+    ],
+)
+def test_release_names_select_files_as_livecodebench_does(subset: str | None, ids: list[str]) -> None:
+    assert load_source("livecodebench", str(FIXTURE), subset=subset).problems["problem_id"] == ids
+
+
 def test_public_and_private_tests(result) -> None:
     twice = next(p for p in result.problems if p["problem_id"] == "abc900_a")
     assert twice["tests"] == [{"input": "3\n", "output": "6\n"}, {"input": "0\n", "output": "0\n"}, {"input": "50\n", "output": "100\n"}]
     assert twice["source"] == "livecodebench/atcoder" and twice["difficulty"] == "easy" and twice["title"] == "A. Twice"
-    assert twice["test_type"] == "stdin" and twice["license"] == "cc"
+    assert twice["test_type"] == "stdin" and twice["license"] == "cc" and twice["contest_date"] == "2023-05-20T00:00:00"
 
 
 def test_functional_problems_judge_real_solutions(result) -> None:
     pair = next(p for p in result.problems if p["problem_id"] == "3999")
     avg = next(p for p in result.problems if p["problem_id"] == "3998")
     assert pair["test_type"] == "functional" and pair["fn_name"] == "maxPairSum" and len(pair["tests"]) == 2
-    assert pair["starter_code"].startswith("class Solution")
+    assert pair["starter_code"].startswith("class Solution") and pair["functional_match"] == "exact"
     config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         ok = judge_candidate(
             "class Solution:\n    def maxPairSum(self, nums):\n        a, b = sorted(nums)[-2:]\n        return a + b\n", pair, box, config
         )
         wrong = judge_candidate("class Solution:\n    def maxPairSum(self, nums):\n        return max(nums) * 2\n", pair, box, config)
+        wrapped = judge_candidate(
+            "class Solution:\n    def maxPairSum(self, nums):\n        a, b = sorted(nums)[-2:]\n        return [a + b]\n", pair, box, config
+        )
         mean = judge_candidate("class Solution:\n    def average(self, nums):\n        return sum(nums) / len(nums)\n", avg, box, config)
         rounded = judge_candidate(
             "class Solution:\n    def average(self, nums):\n        return round(sum(nums) / len(nums), 3)\n", avg, box, config
         )
     assert ok["verdict"] == T.PASSED and ok["tests_passed"] == 2
     assert wrong["verdict"] == T.WA
+    assert wrapped["verdict"] == T.WA  # LiveCodeBench compares the value itself: [8] is not 8
     assert mean["verdict"] == T.PASSED
     assert rounded["verdict"] == T.WA and rounded["test_verdicts"] == [T.PASSED, T.WA]
 
@@ -79,13 +106,26 @@ def test_private_encoding_round_trip() -> None:
 
 
 def test_release_files() -> None:
+    """``ALLOWED_FILES`` of code_generation_lite.py: cumulative release_vN, single vN, ranges vA_vB."""
     assert release_files("release_v3") == ["test.jsonl", "test2.jsonl", "test3.jsonl"]
-    assert release_files("v5") == ["test5.jsonl"]
-    assert release_files(None, FIXTURE) == ["test5.jsonl"]
-    with pytest.raises(ValueError):
-        release_files("v9")
+    assert release_files("v5") == ["test5.jsonl"] and release_files("v1") == ["test.jsonl"]
+    assert release_files("v1_v3") == ["test.jsonl", "test2.jsonl", "test3.jsonl"]
+    assert release_files(None) == release_files("release_latest") == release_files("release_v6")
+    assert release_files("v7", ["test7.jsonl"]) == ["test7.jsonl"]  # a release after the script's v6
+    for bad in ("v9", "release_v9", "v3_v1", "v3_v3", "v0", "latest"):
+        with pytest.raises(ValueError, match="unknown LiveCodeBench release"):
+            release_files(bad)
     with pytest.raises(UserError, match="unknown LiveCodeBench release"):
         load_source("livecodebench", str(FIXTURE), subset="release_v9")
+
+
+def test_a_copy_missing_release_files_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "test5.jsonl").write_text((FIXTURE / "test5.jsonl").read_text())
+    with pytest.raises(UserError, match="release release_v5 needs .*; missing test.jsonl, test2.jsonl, test3.jsonl, test4.jsonl"):
+        load_source("livecodebench", str(tmp_path), subset="release_v5")
+    assert load_source("livecodebench", str(tmp_path), subset="v5").counts["problems"] == 1
+    with pytest.raises(UserError, match="only the split 'test'"):
+        load_source("livecodebench", str(tmp_path), subset="v5", split="train")
 
 
 # --- the lcb pack through the adapter path ----------------------------------------------------------------------

@@ -1,14 +1,22 @@
 """Problem sources: one module per upstream format, each normalizing into :data:`builder.schema.PROBLEM_FEATURES`.
 
-``load_source(kind, path, subset=..., split=..., **options)`` loads one source with ``datasets.load_dataset`` (a Hub
-id in production, a local file or folder laid out like the Hub repository in tests) and returns a
-:class:`~builder.sources.common.SourceResult`: the problems, the quarantined rows with their reasons, and the counts.
-Kinds (the names recipes use): ``local``, ``codeforces``, ``deepcoder``, ``taco``, ``apps``, ``code_contests``,
-``livecodebench``, ``kodcode``.
+``load_source(kind, path, subset=..., split=..., **options)`` loads one source (a Hub id in production, a local file
+or folder laid out like the Hub repository in tests) and returns a :class:`~builder.sources.common.SourceResult`:
+the problems, the quarantined rows with their reasons, the counts and the upstream's reference solutions (a side
+table keyed by ``problem_id``). Kinds (the names recipes use): ``local``, ``codeforces``, ``deepcoder``, ``taco``,
+``apps``, ``code_contests``, ``livecodebench``, ``kodcode``.
+
+Most upstreams load with ``datasets.load_dataset(path, subset)``. Upstreams that still ship a loading script next to
+their data (TACO, APPS, LiveCodeBench), which ``datasets`` 5 refuses, are read file by file instead: their module
+defines ``data_files(repo, subset, split)``, naming the files its loading script reads, and those load with a
+packaged builder from the local copy or from ``hf://datasets/<repo>@<commit>/...`` (:func:`common.open_repo`).
 
 Options every kind understands: ``limit`` (first N upstream rows), ``max_tests`` (cap per problem), ``num_proc``
-(parallel normalization). Kind-specific: ``generated_tests`` (codeforces: True / False / a folder), ``test_sets``
-(code_contests). This module imports nothing heavy, so the CLI can list the kinds cheaply.
+(parallel normalization), ``solutions`` (False: leave reference solutions out). Kind-specific:
+``generated_tests`` (codeforces: True / False / a folder), ``incomplete_tests`` (codeforces: keep problems whose
+official tests are incomplete and that have no generated tests), ``test_sets`` (code_contests). A source none of
+whose rows becomes a problem is a one-line error naming the reasons. This module imports nothing heavy, so the CLI
+can list the kinds cheaply.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "kodcode": ("builder.sources.kodcode", "KodCode/KodCode-V1"),
 }
 
-OPTIONS = frozenset({"limit", "max_tests", "num_proc", "generated_tests", "test_sets"})
+OPTIONS = frozenset({"limit", "max_tests", "num_proc", "solutions", "generated_tests", "incomplete_tests", "test_sets"})
 
 
 def __getattr__(name: str) -> Any:
@@ -55,8 +63,9 @@ def load_source(
     split: str | None = None,
     **opts: Any,
 ) -> SourceResult:
-    """Load and normalize one source. ``path`` defaults to the kind's Hub id."""
-    from builder.sources.common import Context, SourceResult, load_upstream, normalize_source
+    """Load and normalize one source. ``path`` defaults to the kind's Hub id; ``split`` to the one the upstream
+    (or the subset) has."""
+    from builder.sources.common import Context, SourceResult, load_files, load_upstream, normalize_source, open_repo
 
     if kind not in KINDS:
         raise UserError(f"unknown source kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -74,17 +83,28 @@ def load_source(
     module = importlib.import_module(module_name)
     if kind == "local":
         return module.load(path, split=split, limit=limit)
-    split = split or module.DEFAULT_SPLIT
     if kind == "deepcoder" and not subset:
         raise UserError(f"source deepcoder needs a subset: one of {', '.join(module.SUBSETS)}")
-    if kind == "livecodebench" and not Path(path).is_file():
+    default_split = getattr(module, "default_split", None)
+    split = split or (default_split(subset) if default_split else module.DEFAULT_SPLIT)
+    data_files = getattr(module, "data_files", None)
+    if data_files is not None and not Path(path).expanduser().is_file():
+        repo = open_repo(path)
         try:
-            files = module.release_files(subset, Path(path) if Path(path).is_dir() else None)
+            names = data_files(repo, subset, split)
         except ValueError as exc:
-            raise UserError(str(exc)) from None
-        upstream = load_upstream(path, split=split, data_files={split: files})
+            raise UserError(f"{path}: {exc}") from None
+        upstream = load_files(repo, names)
     else:
         upstream = load_upstream(path, subset=subset, split=split)
+    notes: list[str] = []
+    inspect_columns = getattr(module, "inspect_columns", None)
+    if inspect_columns is not None:
+        try:
+            note = inspect_columns(upstream.column_names)
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        notes += [note] if note else []
     num_proc = opts.pop("num_proc", None)
     ctx = Context(
         kind=kind,
@@ -93,8 +113,13 @@ def load_source(
         split=split,
         options=dict(sorted(opts.items())),
         id_column=getattr(module, "ID_COLUMN", None),
+        subset_in_ids=getattr(module, "SUBSET_IN_IDS", True),
     )
-    problems, quarantine, counts = normalize_source(upstream, module.to_problem, ctx, limit=limit, num_proc=num_proc)
+    problems, quarantine, counts, solutions = normalize_source(
+        upstream, module.to_problem, ctx, limit=limit, num_proc=num_proc
+    )
+    if counts.get("rows") and not counts.get("problems"):
+        raise UserError(_nothing_kept(kind, path, counts["rows"], quarantine["reason"]))
     return SourceResult(
         kind=kind,
         path=path,
@@ -104,4 +129,15 @@ def load_source(
         license=module.LICENSE,
         subset=subset,
         split=split,
+        solutions=solutions,
+        notes=notes,
     )
+
+
+def _nothing_kept(kind: str, path: str, rows: int, reasons: list[str]) -> str:
+    """The one line for a source none of whose rows became a problem: its most common reasons."""
+    from collections import Counter
+
+    common = Counter(reasons).most_common(3)
+    detail = "; ".join(f"{n} x {reason}" for reason, n in common)
+    return f"{kind} {path}: none of its {rows} rows became a problem ({detail})"

@@ -9,7 +9,9 @@ and ``difficulty`` (protobuf enum numbers), ``solutions`` / ``incorrect_solution
 
 Difficulty is the Codeforces rating when there is one, else the enum's label. Problems that read or write named
 files (``input_file`` / ``output_file``) are skipped and counted. ``test_sets`` picks the test sets (default
-public, private and generated, in that order); ``max_tests`` caps the count.
+public, private and generated, in that order); ``max_tests`` caps the count. ``solutions`` and
+``incorrect_solutions`` (every language, the enum's name as ``language``) go to the solutions side table, the
+incorrect ones with ``correct`` false; ``cf_tags`` become the problem's tags.
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ TEST_SETS = ("public_tests", "private_tests", "generated_tests")
 SOURCES = {0: "unknown", 1: "codechef", 2: "codeforces", 3: "hackerearth", 4: "codejam", 5: "atcoder", 6: "aizu"}
 DIFFICULTIES = {0: "unknown", 1: "easy", 2: "medium", 3: "hard", 4: "harder", 5: "hardest", 6: "external"}
 DIFFICULTIES.update({7 + i: letter for i, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUV")})
+#: Solution.Language (PYTHON is Python 2)
+LANGUAGES = {0: "unknown", 1: "python2", 2: "cpp", 3: "python3", 4: "java"}
+
+
+def _solutions(block: Any, *, correct: bool, what: str) -> list[dict[str, Any]]:
+    if block is None:
+        return []
+    languages, codes = block.get("language") or [], block.get("solution") or []
+    if len(languages) != len(codes):
+        raise ValueError(f"{what}: {len(languages)} languages but {len(codes)} solutions")
+    return [
+        {"correct": correct, "index": i, "language": LANGUAGES.get(int(lang), "unknown"), "code": text(code)}
+        for i, (lang, code) in enumerate(zip(languages, codes))
+    ]
 
 
 def _tests(block: Any, what: str) -> list[dict[str, str]]:
@@ -75,6 +91,9 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
         "time_limit": seconds or None,
         "memory_limit": int(memory) // (1024 * 1024) or None,
         "test_type": "stdin",
+        "tags": [text(t) for t in row.get("cf_tags") or []] or None,
         "license": LICENSE,
         "origin": ctx.origin(index, name),
+        "solutions": _solutions(row.get("solutions"), correct=True, what="solutions")
+        + _solutions(row.get("incorrect_solutions"), correct=False, what="incorrect_solutions"),
     }

@@ -1,10 +1,11 @@
 """``open-r1/codeforces``: Codeforces problems with official tests, generated tests and generated checkers.
 
 Upstream row (configs ``default`` / ``verifiable``, splits ``train`` / ``test``): ``id`` ("2063/F1"),
-``contest_id``, ``index``, ``title``, ``time_limit`` (s), ``memory_limit`` (MB), ``description``, ``input_format``,
-``output_format``, ``interaction_format`` (set for interactive problems), ``note``, ``examples`` and
-``official_tests`` (lists of ``{input, output}``), ``rating``, ``tags``, ``input_mode`` ("stdio" or "file"),
-``generated_checker`` (Python, or null), ``executable``, ``generated_tests`` (how many generated tests exist).
+``contest_id``, ``contest_start`` (Unix time), ``index``, ``title``, ``time_limit`` (s), ``memory_limit`` (MB),
+``description``, ``input_format``, ``output_format``, ``interaction_format`` (set for interactive problems), ``note``,
+``examples`` and ``official_tests`` (lists of ``{input, output}``), ``official_tests_complete``, ``editorial``,
+``rating``, ``tags``, ``input_mode`` ("stdio" or "file"), ``generated_checker`` (Python, or null), ``executable``,
+``generated_tests`` (how many generated tests exist).
 
 Generated tests live beside the data, one parquet file per contest:
 ``generated_tests/test_cases_{contest_id:04d}.parquet`` with columns ``problem_id``, ``input``, ``output``,
@@ -12,16 +13,26 @@ Generated tests live beside the data, one parquet file per contest:
 the Hub only when asked (``generated_tests=True``: the full set is about 110 GB). ``max_tests`` caps a problem's
 tests (official tests first).
 
-The statement is assembled from title, limits, description, input/output format, examples and note. Interactive
-problems and file-I/O problems are skipped and counted. ``generated_checker`` follows open-r1's convention
-(``checker.py input.txt correct_output.txt solution_output.txt``, prints 1 to accept); it is wrapped into the
-judge's convention (``checker input.txt output.txt answer.txt``, exit 0 accepts) so the judge can run it in the
-sandbox unchanged.
+Which problems are kept. open-r1 calls a problem verifiable when it is ``executable`` and its official tests are
+complete or generated tests exist (the ``verifiable`` config); scoring runs the official tests plus the generated
+ones (open-r1 ``cf_scoring.py``). Problems whose official tests are incomplete (only the first tests of the
+Codeforces test set) would accept wrong solutions when judged on them alone, so a problem with
+``official_tests_complete`` false and no generated tests at hand is skipped and counted, unless
+``incomplete_tests=True``; so is a problem open-r1 marks not ``executable``. ``official_tests_complete`` is kept
+in the problem. Interactive problems and file-I/O problems are skipped and counted too.
+
+The statement is assembled from title, limits, description, input/output format, examples and note; ``tags``,
+``editorial`` and ``contest_start`` (as ``contest_date``, ISO 8601 UTC) are kept. ``generated_checker`` follows
+open-r1's convention (``checker.py input.txt correct_output.txt solution_output.txt``, prints its verdict); it is
+wrapped into the judge's convention (``checker input.txt output.txt answer.txt``, exit 0 accepts) by
+:mod:`builder.sources.openr1_checker`, which accepts exactly what open-r1's runner accepts.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +45,15 @@ GENERATED_DIR = "generated_tests"
 
 _ANY_CASE = re.compile(r"\bin any (?:letter )?case\b|\bcase[- ]insensitive\b|\bany register\b", re.IGNORECASE)
 
-#: open-r1's checker (argv: input, correct output, solution output; prints a score) -> judge convention
-#: (argv: input, output, answer; exit 0 accepts). Exceptions in the checker propagate (the judge then reports
-#: sandbox_error: a broken checker is not the candidate's fault).
-CHECKER_WRAPPER = """import contextlib, io, sys
-_source = {source!r}
-_input, _output, _answer = sys.argv[1:4]
-sys.argv = ["checker.py", _input, _answer, _output]
-_printed = io.StringIO()
-with contextlib.redirect_stdout(_printed):
-    try:
-        exec(compile(_source, "checker.py", "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
-    except SystemExit:
-        pass
-_tokens = _printed.getvalue().split()
-try:
-    _score = float(_tokens[-1]) if _tokens else 0.0
-except ValueError:
-    _score = 0.0
-sys.exit(0 if _score >= 1.0 - 1e-9 else 1)
-"""
+
+@functools.cache
+def _wrapper() -> str:
+    return (Path(__file__).parent / "openr1_checker.py").read_text(encoding="utf-8")
 
 
 def wrap_checker(source: str) -> str:
     """An open-r1 ``generated_checker`` as a program in the judge's checker convention."""
-    return CHECKER_WRAPPER.format(source=source)
+    return f"CHECKER_SOURCE = {source!r}\n" + _wrapper()
 
 
 def statement(row: dict[str, Any]) -> str:
@@ -127,6 +122,21 @@ def generated_tests(ctx: Context, row: dict[str, Any]) -> list[dict[str, str]]:
     return [{"input": io_text(r["input"], "generated input"), "output": io_text(r["output"], "generated output")} for r in rows]
 
 
+def _contest_date(value: Any) -> str | None:
+    """``contest_start`` (Unix seconds) as ISO 8601 UTC."""
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(value), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _tags(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise TypeError("tags must be a list of strings")
+    return list(value) or None
+
+
 def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
     problem_id = row.get("id")
     if not problem_id:
@@ -136,11 +146,17 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
     mode = row.get("input_mode") or "stdio"
     if mode != "stdio":
         raise Skip(f"file input/output (input_mode={mode})")
+    if row.get("executable") is False:
+        raise Skip("not executable (open-r1 could not run its tests)")
     tests = [
         {"input": io_text(t["input"], "official test input"), "output": io_text(t["output"], "official test output")}
         for t in row.get("official_tests") or []
     ]
-    tests += generated_tests(ctx, row)
+    generated = generated_tests(ctx, row)
+    complete = row.get("official_tests_complete")
+    if complete is False and not generated and not ctx.options.get("incomplete_tests"):
+        raise Skip("official tests incomplete and no generated tests (generated_tests=true fetches them)")
+    tests += generated
     if not tests:  # the statement's examples are tests too
         tests = [
             {"input": io_text(t["input"], "example input"), "output": io_text(t["output"], "example output")}
@@ -165,6 +181,10 @@ def to_problem(row: dict[str, Any], index: int, ctx: Context) -> dict[str, Any]:
         "checker": wrap_checker(checker) if isinstance(checker, str) and checker.strip() else None,
         "case_insensitive": bool(_ANY_CASE.search(formats)),
         "test_type": "stdin",
+        "official_tests_complete": complete,
+        "contest_date": _contest_date(row.get("contest_start")),
+        "tags": _tags(row.get("tags")),
+        "editorial": text(row.get("editorial")) or None,
         "license": LICENSE,
         "origin": ctx.origin(index, str(problem_id)),
     }

@@ -2,7 +2,10 @@
 
 This is the problems stage of a build (a recipe's ``[[sources]]`` in order) and of ``builder problems``. Every row
 that does not become a problem is in ``quarantine`` with its reason: malformed or skipped upstream rows, duplicates
-(merged into the first occurrence) and problems too similar to the benchmark.
+(merged into the first occurrence) and problems too similar to the benchmark. ``solutions`` is the side table of
+the upstreams' reference solutions (:data:`builder.schema.SOLUTION_FEATURES`) for the problems kept, keyed by
+``problem_id``: ``builder problems`` writes it next to the problems (``<out>.solutions.parquet``), where a stage
+that validates tests with reference solutions can read it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from builder.io import quarantine_rows
-from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
+from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
 from builder.sources import load_source
 from builder.sources.common import SourceResult
 
@@ -29,6 +32,8 @@ class CollectedProblems:
     merged_pairs: dict[str, int] = field(default_factory=dict)
     contaminated: int = 0
     notes: list[str] = field(default_factory=list)
+    #: reference solutions of the kept problems (SOLUTION_FEATURES)
+    solutions: Dataset | None = None
 
     def source_meta(self) -> list[dict[str, Any]]:
         """``build.json``'s ``sources`` entries (kind, path, problems, quarantined, license)."""
@@ -124,4 +129,17 @@ def collect_problems(
             quarantines.append(result.dropped)
     if quarantines:
         collected.quarantine = concatenate_datasets(quarantines) if len(quarantines) > 1 else quarantines[0]
+    collected.solutions = _kept_solutions(results, collected.problems)
     return collected
+
+
+def _kept_solutions(results: Sequence[SourceResult], problems: Dataset) -> Dataset:
+    """The sources' reference solutions of the problems that were kept (not merged away, not contaminated)."""
+    tables = [r.solutions for r in results if r.solutions is not None and len(r.solutions)]
+    if not tables:
+        return Dataset.from_dict({k: [] for k in SOLUTION_FEATURES}, features=SOLUTION_FEATURES)
+    table = concatenate_datasets(tables) if len(tables) > 1 else tables[0]
+    kept = set(problems["problem_id"])
+    if len(kept) == len(set(table["problem_id"]) | kept):  # every solution's problem is kept
+        return table
+    return table.filter(lambda pid: pid in kept, input_columns=["problem_id"], desc="Solutions of kept problems")

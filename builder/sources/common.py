@@ -28,9 +28,9 @@ from datasets import Dataset, Features, Value
 
 from builder.errors import UserError
 from builder.io import normalize_problem
-from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
+from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
 
-STATUS, REASON, RAW = "_source_status", "_source_reason", "_source_raw"
+STATUS, REASON, RAW, SOLUTIONS = "_source_status", "_source_reason", "_source_raw", "_source_solutions"
 OK, SKIPPED, QUARANTINED = "ok", "skipped", "quarantined"
 RAW_LIMIT = 20000
 
@@ -66,14 +66,21 @@ class SourceResult:
     license: str | None = None
     subset: str | None = None
     split: str | None = None
+    #: reference solutions (:data:`builder.schema.SOLUTION_FEATURES`), None when the upstream has none
+    solutions: Dataset | None = None
+    #: what the loader found out about the upstream's shape (for example which column holds the tests)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.counts.get('problems', 0)} problems"]
         for key in ("quarantined", "skipped", "duplicates"):
             if self.counts.get(key):
                 parts.append(f"{self.counts[key]} {key}")
+        if self.solutions is not None and len(self.solutions):
+            parts.append(f"{len(self.solutions)} reference solutions")
         detail = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()) if ":" in k)
-        return f"{self.kind} {self.path}: " + ", ".join(parts) + (f" ({detail})" if detail else "")
+        notes = "".join(f"; {note}" for note in self.notes)
+        return f"{self.kind} {self.path}: " + ", ".join(parts) + (f" ({detail})" if detail else "") + notes
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,13 @@ class Context:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: upstream column holding a row's own id (names quarantined rows), if any
     id_column: str | None = None
+    #: whether row ids name the subset (not when the only subset is the whole table, as TACO's ``ALL``)
+    subset_in_ids: bool = True
 
     def row_id(self, index: int) -> str:
         """The id of a row without an id column: ``{kind}[/{subset}]/{split}/{index}``."""
-        return "/".join(p for p in (self.kind, self.subset, self.split or "train", str(index)) if p)
+        subset = self.subset if self.subset_in_ids else None
+        return "/".join(p for p in (self.kind, subset, self.split or "train", str(index)) if p)
 
     def origin(self, index: int, native_id: str | None = None) -> str:
         where = self.path + (f":{self.subset}" if self.subset else "") + (f"/{self.split}" if self.split else "")
@@ -122,36 +132,25 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def load_upstream(
-    path: str,
-    *,
-    subset: str | None = None,
-    split: str | None = "train",
-    data_files: Any = None,
-) -> Dataset:
+def load_upstream(path: str, *, subset: str | None = None, split: str | None = "train") -> Dataset:
     """One split of an upstream table with ``datasets.load_dataset``: a Hub id, a local dataset folder (laid out
     like the Hub repository), or one ``.parquet`` / ``.jsonl`` / ``.json`` file.
 
-    In a local folder a subset is either a named config (README ``configs:``) or a sub-folder of that name.
+    In a local folder a subset is either a named config (README ``configs:``) or a sub-folder of that name. For
+    upstreams that ship a loading script (which ``datasets`` 5 refuses), see :func:`open_repo` and
+    :func:`load_files`.
     """
     local = Path(path).expanduser()
     split = split or "train"
     try:
         if local.is_file():
-            builder = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}.get(local.suffix)
-            if builder is None:
-                raise UserError(f"{path}: unsupported file type {local.suffix!r} (use .parquet, .jsonl or .json)")
-            return datasets.load_dataset(builder, data_files=str(local), split="train", cache_dir=local_cache_dir(local))
+            return load_file(local)
         if local.is_dir():
             cache_dir = local_cache_dir(local)
-            if data_files is not None:
-                return datasets.load_dataset(str(local), data_files=data_files, split=split, cache_dir=cache_dir)
             if subset and (local / subset).is_dir():
                 return datasets.load_dataset(str(local), data_dir=subset, split=split, cache_dir=cache_dir)
             return datasets.load_dataset(str(local), subset, split=split, cache_dir=cache_dir)
         if is_hub_id(path):
-            if data_files is not None:
-                return datasets.load_dataset(path, data_files=data_files, split=split)
             return datasets.load_dataset(path, subset, split=split)
     except UserError:
         raise
@@ -159,6 +158,86 @@ def load_upstream(
         what = path + (f" (subset {subset})" if subset else "") + (f" split {split}" if split else "")
         raise UserError(f"cannot load {what}: {_first_line(exc)}") from None
     raise UserError(f"no such file or folder: {path}")
+
+
+#: file extension -> the packaged ``datasets`` builder that reads it
+BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".arrow": "arrow"}
+
+
+def load_file(local: Path) -> Dataset:
+    """One local data file as a Dataset (cached by the file's name, size and mtime)."""
+    builder = BUILDERS.get(local.suffix)
+    if builder is None or builder == "arrow":
+        raise UserError(f"{local}: unsupported file type {local.suffix!r} (use .parquet, .jsonl or .json)")
+    return datasets.load_dataset(builder, data_files=str(local), split="train", cache_dir=local_cache_dir(local))
+
+
+# --- upstreams with a loading script: their data files, read directly -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A dataset repository's files: on the Hub (pinned to one commit) or a local copy laid out like it.
+
+    ``datasets`` 5 refuses a repository, or a local folder, that holds a loading script ``<name>.py``, whatever
+    ``data_files`` say; the files themselves load with a packaged builder (``parquet``, ``json``, ``arrow``) from
+    local paths or ``hf://datasets/<repo>@<commit>/<file>`` paths alike (see :func:`load_files`).
+    """
+
+    path: str
+    files: tuple[str, ...]
+    #: the commit of a Hub repository; None for a local copy
+    revision: str | None = None
+
+    def glob(self, pattern: str) -> list[str]:
+        """Files matching a glob pattern (``*`` does not cross ``/``), sorted."""
+        import fnmatch
+
+        depth = pattern.count("/")
+        return sorted(f for f in self.files if f.count("/") == depth and fnmatch.fnmatchcase(f, pattern))
+
+    def url(self, name: str) -> str:
+        if self.revision is None:
+            return str(Path(self.path).expanduser() / name)
+        return f"hf://datasets/{self.path}@{self.revision}/{name}"
+
+
+def open_repo(path: str) -> Repo:
+    """The files of a local dataset folder or of a Hub dataset repository (one ``dataset_info`` call)."""
+    local = Path(path).expanduser()
+    if local.is_dir():
+        names = sorted(
+            p.relative_to(local).as_posix()
+            for p in local.rglob("*")
+            if p.is_file() and not {".git", ".cache", ".huggingface"} & set(p.relative_to(local).parts)
+        )
+        return Repo(path=path, files=tuple(names))
+    if not is_hub_id(path):
+        raise UserError(f"no such file or folder: {path}")
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi().dataset_info(path)
+    except RepositoryNotFoundError:
+        raise UserError(f"{path}: no such dataset repository on the Hub (or no access to it)") from None
+    except Exception as exc:  # noqa: BLE001 - offline, unreachable, rate-limited: one line for the user
+        raise UserError(f"cannot read {path} from the Hub: {_first_line(exc)}") from None
+    return Repo(path=path, files=tuple(sorted(s.rfilename for s in info.siblings or [])), revision=info.sha)
+
+
+def load_files(repo: Repo, names: list[str]) -> Dataset:
+    """``names`` (files of ``repo``, all of one format) as one Dataset, rows in file order."""
+    builders = {BUILDERS.get(Path(name).suffix) for name in names}
+    if not names or len(builders) != 1 or None in builders:
+        raise UserError(f"{repo.path}: cannot read {', '.join(names) or 'no files'} as one table")
+    builder = builders.pop()
+    local = Path(repo.path).expanduser()
+    cache_dir = local_cache_dir(local) if repo.revision is None else None
+    try:
+        return datasets.load_dataset(builder, data_files=[repo.url(n) for n in names], split="train", cache_dir=cache_dir)
+    except Exception as exc:  # noqa: BLE001 - a broken or unreachable file is a user-facing input problem
+        raise UserError(f"cannot load {repo.path} ({', '.join(names)}): {_first_line(exc)}") from None
 
 
 # --- small parsers adapters share ----------------------------------------------------------------------------
@@ -240,7 +319,21 @@ def dedupe_tests(tests: list[dict[str, str]]) -> list[dict[str, str]]:
 
 _EMPTY = {key: None for key in PROBLEM_FEATURES}
 _EMPTY.update(tests=[], case_insensitive=False)
-_MAP_FEATURES = Features({**PROBLEM_FEATURES, STATUS: Value("string"), REASON: Value("string"), RAW: Value("string")})
+#: an adapter's ``solutions`` entries, carried through the map beside the problem until the side table is built
+_SOLUTION = {"correct": Value("bool"), "index": Value("int32"), "language": Value("string"), "code": Value("string")}
+_MAP_FEATURES = Features(
+    {**PROBLEM_FEATURES, STATUS: Value("string"), REASON: Value("string"), RAW: Value("string"), SOLUTIONS: [_SOLUTION]}
+)
+
+
+def solution_rows(values: Any, *, language: str | None = "python", correct: bool = True) -> list[dict[str, Any]]:
+    """An upstream's list of reference solutions (a list, or a JSON string of one) as ``solutions`` entries."""
+    if values is None or (isinstance(values, str) and not values.strip()):
+        return []
+    values = as_json(values, "solutions")
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("solutions must be a list of strings")
+    return [{"correct": correct, "index": i, "language": language, "code": code} for i, code in enumerate(values)]
 
 
 def _raw(row: Mapping[str, Any]) -> str:
@@ -252,33 +345,61 @@ def _normalize_row(
 ) -> dict[str, Any]:
     try:
         problem = to_problem(row, index, ctx)
+        solutions = problem.pop("solutions", None) or []
         clean = normalize_problem(problem)
     except Skip as exc:
         status, reason = SKIPPED, str(exc)
     except ROW_ERRORS as exc:
         status, reason = QUARANTINED, (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     else:
-        return {**clean, STATUS: OK, REASON: None, RAW: None}
+        keep = ctx.options.get("solutions", True) is not False
+        return {**clean, STATUS: OK, REASON: None, RAW: None, SOLUTIONS: solutions if keep else []}
     native = row.get(ctx.id_column) if ctx.id_column else None
     row_id = str(native) if native not in (None, "") else ctx.row_id(index)
-    return {**_EMPTY, "problem_id": row_id, STATUS: status, REASON: reason, RAW: _raw(row)}
+    return {**_EMPTY, "problem_id": row_id, STATUS: status, REASON: reason, RAW: _raw(row), SOLUTIONS: []}
 
 
-def _fingerprint(ds: Dataset, to_problem: Callable[..., Any], ctx: Context) -> str:
+def _fingerprint(ds: Dataset, ctx: Context) -> str:
     """The normalizing map's cache key: the input, the options and the code that normalizes.
 
     datasets hashes a module-level function by reference, so a fixed adapter would otherwise keep serving results
-    cached by its previous version.
+    cached by its previous version: every adapter module, the schema, io's validation and the harness count.
     """
-    import inspect
-    import sys
-
-    from builder import harness, io
-
-    code = [inspect.getsource(sys.modules[to_problem.__module__]), inspect.getsource(sys.modules[__name__])]
-    code += [inspect.getsource(io), inspect.getsource(harness)]
+    here = Path(__file__).resolve().parent
+    files = sorted(here.glob("*.py")) + [here.parent / name for name in ("schema.py", "io.py", "harness.py")]
+    code = [f.read_text(encoding="utf-8") for f in files]
     key = json.dumps([ds._fingerprint, repr(ctx), code], default=str)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _flatten_solutions(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {name: [] for name in SOLUTION_FEATURES}
+    for pid, source, entries in zip(batch["problem_id"], batch["source"], batch[SOLUTIONS]):
+        for entry in entries or []:
+            out["problem_id"].append(pid)
+            out["source"].append(source)
+            for key in ("correct", "index", "language", "code"):
+                out[key].append(entry[key])
+    return out
+
+
+def empty_table(features: Features) -> Dataset:
+    """A table with no rows (``Dataset.map`` on an empty table returns it without the mapped columns)."""
+    return Dataset.from_dict({name: [] for name in features}, features=features)
+
+
+def solutions_table(problems: Dataset) -> Dataset:
+    """The side table of reference solutions, one row per solution (problems carrying the temporary column)."""
+    if len(problems) == 0:
+        return empty_table(SOLUTION_FEATURES)
+    return problems.select_columns(["problem_id", "source", SOLUTIONS]).map(
+        _flatten_solutions,
+        batched=True,
+        batch_size=100,
+        remove_columns=["problem_id", "source", SOLUTIONS],
+        features=SOLUTION_FEATURES,
+        desc="Reference solutions",
+    )
 
 
 def normalize_source(
@@ -288,9 +409,10 @@ def normalize_source(
     *,
     limit: int | None = None,
     num_proc: int | None = None,
-) -> tuple[Dataset, Dataset, dict[str, int]]:
+) -> tuple[Dataset, Dataset, dict[str, int], Dataset]:
     """Map every upstream row to a problem; split off the skipped and malformed rows. Returns
-    (problems with PROBLEM_FEATURES, quarantine with QUARANTINE_FEATURES, counts)."""
+    (problems with PROBLEM_FEATURES, quarantine with QUARANTINE_FEATURES, counts, reference solutions with
+    SOLUTION_FEATURES)."""
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
     mapped = ds.map(
@@ -301,7 +423,7 @@ def normalize_source(
         features=_MAP_FEATURES,
         num_proc=num_proc if num_proc and num_proc > 1 and len(ds) > 1 else None,
         desc=f"Normalizing {ctx.kind}",
-        new_fingerprint=_fingerprint(ds, to_problem, ctx),
+        new_fingerprint=_fingerprint(ds, ctx),
     )
     problems = mapped.filter(lambda s: s == OK, input_columns=[STATUS], desc="Keeping problems")
     problems = problems.remove_columns([STATUS, REASON, RAW])
@@ -321,7 +443,7 @@ def normalize_source(
             duplicates.append(i)
         else:
             first[pid] = i
-    quarantine = rejected.map(
+    quarantine = empty_table(QUARANTINE_FEATURES) if len(rejected) == 0 else rejected.map(
         lambda row: {
             "kind": ctx.kind,
             "row_id": row["problem_id"],
@@ -349,4 +471,5 @@ def normalize_source(
         counts["duplicates"] = len(duplicates)
         counts["quarantined"] += len(duplicates)
         counts["problems"] = len(problems)
-    return problems, quarantine, dict(counts)
+    solutions = solutions_table(problems)
+    return problems.remove_columns([SOLUTIONS]), quarantine, dict(counts), solutions
