@@ -21,8 +21,9 @@ def cli() -> None:
 @click.option("--candidates", "candidates_spec", required=True, help="Candidates with candidate_id, problem_id and response or solution.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Verdicts file: .parquet or .jsonl.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Parallel worker processes.")
-@click.option("--time-limit", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Cap on each test's CPU seconds (a problem's own limit is used when smaller).")
-@click.option("--memory-limit", default=1024, show_default=True, type=click.IntRange(16, 1 << 20), help="Cap on memory per test, MB.")
+@click.option("--time-limit", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), help="CPU seconds per test for problems that state no time limit (with --limits cap: also the cap; flat: every problem's).")
+@click.option("--memory-limit", default=1024, show_default=True, type=click.IntRange(16, 1 << 20), help="Memory per test, MB, for problems that state no memory limit (with --limits cap: also the cap; flat: every problem's).")
+@click.option("--limits", "limits_mode", default="own", show_default=True, type=click.Choice(["own", "cap", "flat"]), help="own: each problem's own limits; cap: capped at --time-limit/--memory-limit; flat: those values for every problem.")
 @click.option("--run-all-tests", is_flag=True, help="Keep running a candidate's tests after a timeout or memory failure.")
 @click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
 @click.option("--allow-unsandboxed", is_flag=True, help="Run untrusted code even where no isolation is available.")
@@ -34,6 +35,7 @@ def verify(
     workers: int,
     time_limit: float,
     memory_limit: int,
+    limits_mode: str,
     run_all_tests: bool,
     sandbox_kind: str,
     allow_unsandboxed: bool,
@@ -46,6 +48,7 @@ def verify(
     config = ExecutionConfig(
         time_limit_s=time_limit,
         memory_limit_mb=memory_limit,
+        limits=limits_mode,
         stop_on_timeout=not run_all_tests,
         sandbox=sandbox_kind,
         allow_unsandboxed=allow_unsandboxed,
@@ -155,6 +158,10 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
     result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
     for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{verdict:>15} {count}")
+    if result.meta.get("limits"):
+        from builder.execute import limits_line
+
+        click.echo(limits_line(result.meta["limits"]))
     if result.quarantined:
         click.echo(f"quarantined {result.quarantined} problem rows: {result.quarantine_path}")
     click.echo(f"wrote {result.candidates} judged candidates for {result.problems} problems to {result.dist_dir}")

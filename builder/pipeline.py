@@ -135,8 +135,17 @@ def versions() -> dict[str, str | None]:
     }
 
 
-def build_meta(recipe: Recipe, sources: list[SourceInfo], sandbox: dict[str, Any]) -> dict[str, Any]:
-    """``build.json``: deterministic (no timestamps, no absolute paths of this machine)."""
+def build_meta(
+    recipe: Recipe, sources: list[SourceInfo], sandbox: dict[str, Any], limits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``build.json``: deterministic (no timestamps, no absolute paths of this machine).
+
+    ``limits`` is :func:`builder.execute.limits_report` (the mode, the values and how many problems ran under their
+    own, a capped, a default or a flat limit); without it only the recipe's values are recorded.
+    """
+    if limits is None:
+        e = recipe.execution
+        limits = {"mode": e.limits, "time_limit_s": e.time_limit_s, "memory_limit_mb": e.memory_limit_mb}
     return {
         "name": recipe.name,
         "recipe": recipe.text,
@@ -146,7 +155,7 @@ def build_meta(recipe: Recipe, sources: list[SourceInfo], sandbox: dict[str, Any
         "backend": recipe.model.backend,
         "sampling": asdict(recipe.sampling),
         "prompt": {"system": recipe.prompt.system, "user": recipe.prompt.user},
-        "limits": {"time_limit_s": recipe.execution.time_limit_s, "memory_limit_mb": recipe.execution.memory_limit_mb},
+        "limits": limits,
         "sandbox": sandbox,
         "versions": versions(),
         "sources": [asdict(s) for s in sources],
@@ -169,6 +178,21 @@ def _write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: di
 # --- the job -------------------------------------------------------------------------------------------
 
 
+def execution_config(recipe: Recipe) -> Any:
+    """The recipe's ``[execution]`` as the executor's :class:`builder.execute.ExecutionConfig`."""
+    from builder.execute import ExecutionConfig
+
+    e = recipe.execution
+    return ExecutionConfig(
+        time_limit_s=e.time_limit_s,
+        memory_limit_mb=e.memory_limit_mb,
+        limits=e.limits,
+        stop_on_timeout=e.stop_on_timeout,
+        sandbox=e.sandbox,
+        allow_unsandboxed=e.allow_unsandboxed,
+    )
+
+
 def build(
     recipe: Recipe,
     *,
@@ -178,7 +202,7 @@ def build(
     echo: Callable[[str], None] = print,
 ) -> BuildResult:
     """Run the whole build for a recipe and write ``<dist_root>/<name>/``."""
-    from builder.execute import ExecutionConfig, execute_stage
+    from builder.execute import execute_stage, limits_line, limits_report
     from builder.extract import extract_stage
     from builder.sandbox import make_sandbox
 
@@ -186,13 +210,7 @@ def build(
     work_dir = Path(work_root) / recipe.name
     work_dir.mkdir(parents=True, exist_ok=True)
 
-    config = ExecutionConfig(
-        time_limit_s=recipe.execution.time_limit_s,
-        memory_limit_mb=recipe.execution.memory_limit_mb,
-        stop_on_timeout=recipe.execution.stop_on_timeout,
-        sandbox=recipe.execution.sandbox,
-        allow_unsandboxed=recipe.execution.allow_unsandboxed,
-    )
+    config = execution_config(recipe)
     with make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed) as sandbox:
         sandbox_info = dict(sandbox.describe())
 
@@ -205,6 +223,8 @@ def build(
         echo(f"source {info.kind} {info.path}: {info.problems} problems, {info.quarantined} quarantined")
     if len(problems) == 0:
         raise UserError(f"no usable problems in the recipe's sources (quarantined: {len(quarantine)})")
+    limits = limits_report(problems, config)
+    echo(limits_line(limits))
 
     report = GenerationReport()
     candidates = generate_stage(
@@ -219,7 +239,7 @@ def build(
     judged = execute_stage(
         candidates, problems, config, recipe.execution.workers, cache_file_name=str(execute_dir / "verdicts.arrow")
     )
-    meta = build_meta(recipe, sources, sandbox_info)
+    meta = build_meta(recipe, sources, sandbox_info, limits)
     _write_dist(dist_dir, judged, problems, meta)
     verdicts = Counter(judged["verdict"])
     return BuildResult(

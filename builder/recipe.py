@@ -27,6 +27,7 @@ SOURCE_KINDS = ("local", "codeforces", "deepcoder", "taco", "apps", "code_contes
 BACKENDS = ("vllm", "openai")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 SANDBOXES = ("auto", "forkserver", "spawn")
+LIMIT_MODES = ("own", "cap", "flat")  # builder.execute.LIMIT_MODES (not imported: recipes load without the executor)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -84,9 +85,18 @@ class PromptSpec:
 
 @dataclass(frozen=True)
 class ExecutionSpec:
+    """``[execution]``: how candidates run.
+
+    ``limits`` says how each problem's own time and memory limits combine with ``time_limit_s`` (CPU seconds per
+    test) and ``memory_limit_mb`` (MB per test): ``"own"`` (default) runs every problem under its own limits and uses
+    the values only for problems that state none; ``"cap"`` caps the problems' own limits at the values (which also
+    fill in); ``"flat"`` uses the values for every problem, ignoring the problems' own.
+    """
+
     workers: int = 2
     time_limit_s: float = 10.0
     memory_limit_mb: int = 1024
+    limits: str = "own"
     stop_on_timeout: bool = True
     allow_unsandboxed: bool = False
     sandbox: str = "auto"
@@ -312,6 +322,7 @@ def _parse_execution(where: str, data: Any) -> ExecutionSpec:
         workers=t.get("workers", d.workers, _int(1, 1024)),
         time_limit_s=t.get("time_limit_s", d.time_limit_s, _float(0.0, 3600.0, open_lo=True)),
         memory_limit_mb=t.get("memory_limit_mb", d.memory_limit_mb, _int(16, 1 << 20)),
+        limits=t.get("limits", d.limits, _str(choices=LIMIT_MODES)),
         stop_on_timeout=t.get("stop_on_timeout", d.stop_on_timeout, _bool),
         allow_unsandboxed=t.get("allow_unsandboxed", d.allow_unsandboxed, _bool),
         sandbox=t.get("sandbox", d.sandbox, _str(choices=SANDBOXES)),

@@ -10,7 +10,7 @@ from datasets import Dataset, concatenate_datasets
 
 from builder import taxonomy as T
 from builder.errors import UserError
-from builder.execute import ExecutionConfig, execute_stage
+from builder.execute import ExecutionConfig, execute_stage, limits_line, limits_report
 from builder.io import load_candidates, load_problems, quarantine_rows, write_table
 from builder.schema import CANDIDATE_FEATURES
 
@@ -24,6 +24,8 @@ class VerifyReport:
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     quarantine_path: Path | None = None
     sandbox: dict[str, object] = field(default_factory=dict)
+    #: :func:`builder.execute.limits_report` over the problems that had candidates
+    limits: dict[str, object] = field(default_factory=dict)
 
 
 _REASON_KINDS = (
@@ -76,6 +78,9 @@ def verify(
     if len(candidates) == 0:
         raise UserError(f"no usable candidates in {candidates_spec} (every row was malformed or names an unknown problem)")
 
+    wanted = set(candidates.unique("problem_id"))
+    judged_problems = problems.select_columns(["problem_id", "time_limit", "memory_limit"])
+    limits = limits_report((p for p in judged_problems if p["problem_id"] in wanted), config)
     judged = execute_stage(extract_stage(candidates), problems, config, workers)
     columns = [c for c in CANDIDATE_FEATURES if c in judged.column_names]
     if any(label is not None for label in judged["label"]):
@@ -86,7 +91,7 @@ def verify(
     quarantine = [q for q in (problem_quarantine, candidate_quarantine) if len(q)]
     if len(unknown):
         quarantine.append(quarantine_rows(unknown, "candidates", "unknown problem_id", "candidate_id"))
-    report = VerifyReport(out=out, candidates=len(judged), counts=Counter(judged["verdict"]))
+    report = VerifyReport(out=out, candidates=len(judged), counts=Counter(judged["verdict"]), limits=limits)
     if quarantine:
         merged: Dataset = concatenate_datasets(quarantine)
         report.quarantined = len(merged)
@@ -106,6 +111,8 @@ def summary_lines(report: VerifyReport) -> list[str]:
             lines.append(f"{verdict:<15}{count:>8}{count / total:>9.1%}")
     lines.append("-" * 32)
     lines.append(f"{'total':<15}{total:>8}")
+    if report.limits:
+        lines.append(limits_line(report.limits))
     if report.quarantined:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in report.quarantine_reasons.most_common())
         lines.append(f"quarantined {report.quarantined} input rows ({reasons}) -> {report.quarantine_path}")

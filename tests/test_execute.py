@@ -171,8 +171,56 @@ def test_checker_program(sandbox) -> None:
     assert judge_candidate("print(5, 5)", broken, sandbox, ExecutionConfig())["verdict"] == T.SANDBOX_ERROR
 
 
-def test_limits_are_problem_limits_capped_by_config() -> None:
-    config = ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512)
-    assert limits_for({"time_limit": 2.0, "memory_limit": 256}, config).cpu_s == 2.0
-    assert limits_for({"time_limit": 30.0, "memory_limit": 2048}, config).memory_mb == 512
-    assert limits_for({"time_limit": None, "memory_limit": None}, config).cpu_s == 4.0
+LIMIT_CASES = [
+    # mode, problem's (time, memory), expected (cpu_s, memory_mb), origins (time, memory)
+    ("own", (2.0, 256), (2.0, 256), ("own", "own")),
+    ("own", (30.0, 2048), (30.0, 2048), ("own", "own")),  # own limits are never capped by default
+    ("own", (None, None), (4.0, 512), ("defaulted", "defaulted")),
+    ("own", (0, 0), (4.0, 512), ("defaulted", "defaulted")),  # zero states no limit
+    ("own", (float("nan"), -5), (4.0, 512), ("defaulted", "defaulted")),
+    ("cap", (2.0, 256), (2.0, 256), ("own", "own")),
+    ("cap", (30.0, 2048), (4.0, 512), ("capped", "capped")),
+    ("cap", (4.0, 512), (4.0, 512), ("own", "own")),
+    ("cap", (None, 2048), (4.0, 512), ("defaulted", "capped")),
+    ("flat", (2.0, 256), (4.0, 512), ("overridden", "overridden")),
+    ("flat", (30.0, 512), (4.0, 512), ("overridden", "own")),
+    ("flat", (None, None), (4.0, 512), ("defaulted", "defaulted")),
+]
+
+
+@pytest.mark.parametrize(("mode", "own", "applied", "origins"), LIMIT_CASES)
+def test_limits_modes(mode: str, own: tuple, applied: tuple, origins: tuple) -> None:
+    from builder.execute import limit_origins
+
+    config = ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits=mode)
+    problem = {"time_limit": own[0], "memory_limit": own[1]}
+    limits = limits_for(problem, config)
+    assert (limits.cpu_s, limits.memory_mb) == applied
+    assert limit_origins(problem, config) == origins
+
+
+def test_default_limits_mode_is_the_problems_own() -> None:
+    assert ExecutionConfig().limits == "own"
+    assert limits_for({"time_limit": 90.0, "memory_limit": None}, ExecutionConfig()).cpu_s == 90.0
+    with pytest.raises(ValueError, match="unknown limits mode"):
+        limits_for({}, ExecutionConfig(limits="max"))
+
+
+def test_limits_report_counts_and_line() -> None:
+    from builder.execute import limits_line, limits_report
+
+    problems = [{"time_limit": t, "memory_limit": m} for t, m in [(30.0, None), (2.0, 256), (None, 2048), (None, None)]]
+    report = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits="cap"))
+    assert report == {
+        "mode": "cap", "time_limit_s": 4.0, "memory_limit_mb": 512, "problems": 4,
+        "time": {"own": 1, "capped": 1, "defaulted": 2, "overridden": 0},
+        "memory": {"own": 1, "capped": 1, "defaulted": 2, "overridden": 0},
+    }
+    assert limits_line(report) == (
+        "limits (cap; 4 s / 512 MB at most, and where a problem states none), 4 problems: "
+        "time 1 own, 1 capped, 2 defaulted; memory 1 own, 1 capped, 2 defaulted"
+    )
+    own = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512))
+    assert limits_line(own).endswith("time 2 own, 0 capped, 2 defaulted; memory 2 own, 0 capped, 2 defaulted")
+    flat = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits="flat"))
+    assert limits_line(flat).endswith("time 0 own, 2 overridden, 2 defaulted; memory 0 own, 2 overridden, 2 defaulted")

@@ -70,6 +70,8 @@ def test_defaults_fill_what_a_minimal_recipe_leaves_out(tmp_path: Path) -> None:
     assert recipe.prompt.system == DEFAULT_SYSTEM and recipe.prompt.user == DEFAULT_USER
     assert recipe.generation.chunk_size == 64
     assert recipe.execution.stop_on_timeout is True and recipe.execution.allow_unsandboxed is False
+    # problems run under their own limits; the values fill in for problems that state none
+    assert (recipe.execution.limits, recipe.execution.time_limit_s, recipe.execution.memory_limit_mb) == ("own", 10.0, 1024)
     assert recipe.dataset.dpo_pairs_per_problem == 2
 
 
@@ -97,6 +99,11 @@ def test_an_empty_system_prompt_turns_it_off(tmp_path: Path) -> None:
         ("[model.extra]\nx = 1\n", "unknown key model.extra"),
         ("[execution]\nworkers = true\n", "execution.workers must be an integer, got True"),
         ("[execution]\nsandbox = \"docker\"\n", "execution.sandbox must be one of auto, forkserver, spawn, got 'docker'"),
+        ("[execution]\nlimits = \"max\"\n", "execution.limits must be one of own, cap, flat, got 'max'"),
+        ("[execution]\nlimits = true\n", "execution.limits must be a string, got True"),
+        ("[execution]\ntime_limit_s = 0\n", "execution.time_limit_s must be a number > 0, got 0"),
+        ("[execution]\nmemory_limit_mb = 8\n", "execution.memory_limit_mb must be an integer >= 16, got 8"),
+        ("[execution]\ncap = true\n", "unknown key execution.cap"),
         ("[generation]\nchunk_size = 0\n", "generation.chunk_size must be an integer >= 1, got 0"),
         ("[prompt]\nuser = \"Solve {statement}\"\n", "prompt.user must be a template using only {problem}"),
         ("[dataset]\nlicense = 3\n", "dataset.license must be a string, got 3"),
@@ -155,6 +162,29 @@ def test_overrides_apply_validate_and_say_so(tmp_path: Path) -> None:
     # an override is validated like the file
     with pytest.raises(UserError, match="sampling.n must be an integer >= 1"):
         apply_overrides(recipe, {"n": 0})
+
+
+def test_shipped_recipes_limits() -> None:
+    """The seed recipe judges every candidate under a flat 15 s / 512 MB (its dataset card says so); the demo's problems
+    state no limits, so its 4 s / 512 MB fill in for every one of them (the same limits as before modes existed)."""
+    seed = load_recipe(ROOT / "recipes" / "opencode-sft.toml").execution
+    assert (seed.limits, seed.time_limit_s, seed.memory_limit_mb) == ("flat", 15.0, 512)
+    demo = load_recipe(ROOT / "recipes" / "demo.toml").execution
+    assert (demo.limits, demo.time_limit_s, demo.memory_limit_mb) == ("own", 4.0, 512)
+    import json
+
+    rows = [json.loads(line) for line in (ROOT / "data/demo/problems.jsonl").read_text().splitlines()]
+    assert rows and all(not r.get("time_limit") and not r.get("memory_limit") for r in rows)
+
+
+@pytest.mark.parametrize("mode", ["own", "cap", "flat"])
+def test_limits_mode_parses_and_reaches_the_executor(tmp_path: Path, mode: str) -> None:
+    recipe = load_recipe(write(tmp_path, MINIMAL + f'[execution]\nlimits = "{mode}"\ntime_limit_s = 15.0\nmemory_limit_mb = 512\n'))
+    assert recipe.execution.limits == mode
+    from builder.pipeline import execution_config
+
+    config = execution_config(recipe)
+    assert (config.limits, config.time_limit_s, config.memory_limit_mb) == (mode, 15.0, 512)
 
 
 def test_round_trip_through_toml_writer() -> None:

@@ -120,11 +120,12 @@ def test_solutions_pass_through_the_judge(taco, apps) -> None:
             assert judge_candidate(solution, problem, box, config)["verdict"] == expected, (problem["problem_id"], solution)
 
 
-def test_call_based_outputs_judged_as_tacos_checker(taco) -> None:
+def test_call_based_outputs_judged_as_tacos_checker() -> None:
     """TACO stores ``last_two([7])``'s expected value as ``[7]``: the return value itself, a one-element list. TACO's
     checker accepts ``[7]`` (== outputs[i]) and ``7`` (== outputs[i][0]); the adapter used to unwrap it to ``7``, so
-    the correct function failed with ``wa``."""
-    last_two = _problem(taco, "taco/train/4")
+    the correct function failed with ``wa``. (The rows are read from one data file of the repository.)"""
+    rows = load_source("taco", str(TACO / "ALL" / "train-00000-of-00001.parquet"))
+    last_two = _problem(rows, "taco/train/4")
     assert json.loads(last_two["tests"][1]["output"]) == [7]
     config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:

@@ -169,7 +169,7 @@ def test_bad_candidate_rows_in_jsonl_are_quarantined(tmp_path: Path) -> None:
     assert "malformed JSON on line 12" in q["line 12"]  # nesting deeper than the parser's recursion limit
     assert "field solution: lone surrogate U+DCFF at index 11 cannot be encoded as UTF-8 (an invalid UTF-8 byte" in q["bad_bytes"]
     assert len(q) == 12
-    assert "quarantined 12 input rows (wrong type or range: 5, text not encodable as UTF-8: 5, malformed JSON: 2)" in result.output
+    assert "quarantined 12 input rows (text not encodable as UTF-8: 5, wrong type or range: 5, malformed JSON: 2)" in result.output
     assert "Traceback" not in result.output
 
 
@@ -302,3 +302,52 @@ def test_nan_limits_in_parquet_problems_are_quarantined(tmp_path: Path) -> None:
     result = _verify(tmp_path, tmp_path / "p.parquet", candidates, "v.jsonl")
     assert result.exit_code == 0, result.output
     assert "time_limit must be a number of seconds in [0, 3600] (milliseconds?), got nan" in _quarantine(tmp_path, "v.jsonl")["nan"]
+
+
+# --- limits: a problem's own by default; caps and flat values are opt-in ----------------------------------------------
+
+BUSY = "import time\nn = int(input())\nt = time.process_time()\nwhile time.process_time() - t < 0.8:\n    pass\nprint(2 * n)"
+
+
+@pytest.mark.parametrize(
+    ("flags", "slow_verdict", "line"),
+    [
+        ((), "passed", "limits (own; 10 s / 1024 MB where a problem states none), 2 problems: "
+                       "time 1 own, 0 capped, 1 defaulted; memory 1 own, 0 capped, 1 defaulted"),
+        (("--time-limit", "0.4"), "passed", "limits (own; 0.4 s / 1024 MB where a problem states none), 2 problems: "
+                                            "time 1 own, 0 capped, 1 defaulted"),
+        (("--limits", "cap", "--time-limit", "0.4", "--memory-limit", "128"), "timeout",
+         "limits (cap; 0.4 s / 128 MB at most, and where a problem states none), 2 problems: "
+         "time 0 own, 1 capped, 1 defaulted; memory 0 own, 1 capped, 1 defaulted"),
+        (("--limits", "flat", "--time-limit", "0.4"), "timeout",
+         "limits (flat; 0.4 s / 1024 MB for every problem), 2 problems: time 0 own, 1 overridden, 1 defaulted; "
+         "memory 0 own, 1 overridden, 1 defaulted"),
+    ],
+    ids=["default", "default-fills-gaps", "cap", "flat"],
+)
+def test_limits_modes_through_verify(tmp_path: Path, flags: tuple[str, ...], slow_verdict: str, line: str) -> None:
+    problems = _write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"problem_id": "slowish", "tests": [{"input": "2\n", "output": "4\n"}], "time_limit": 3.0, "memory_limit": 256},
+            {**GOOD_PROBLEM},  # states no limits
+            {"problem_id": "unjudged", "tests": [{"input": "1\n", "output": "1\n"}], "time_limit": 99.0},  # no candidates
+        ],
+    )
+    candidates = _write_jsonl(
+        tmp_path / "c.jsonl",
+        [{"candidate_id": "slowish_0", "problem_id": "slowish", "solution": BUSY},
+         {"candidate_id": "double_0", "problem_id": "double", "solution": GOOD_SOLUTION}],
+    )
+    result = _verify(tmp_path, problems, candidates, "v.jsonl", *flags)
+    assert result.exit_code == 0, result.output
+    verdicts = {r["candidate_id"]: r["verdict"] for r in map(json.loads, (tmp_path / "v.jsonl").read_text().splitlines())}
+    assert verdicts == {"slowish_0": slow_verdict, "double_0": "passed"}
+    assert line in result.output
+
+
+def test_verify_help_says_values_fill_in() -> None:
+    text = CliRunner().invoke(cli, ["verify", "--help"]).output
+    assert "--limits [own|cap|flat]" in text
+    assert "for problems that state no time limit" in " ".join(text.split())
+    assert "for problems that state no memory limit" in " ".join(text.split())
