@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from builder.harness import TEST_FILENAME, pytest_test_ids, unsupported_fixtures
+from builder.harness import pytest_test_ids, unsupported_fixtures
 from builder.sources.common import Context, solution_rows, text
 
 LICENSE = "cc-by-nc-4.0"
@@ -30,6 +30,8 @@ DEFAULT_SPLIT = "train"
 #: the columns a test module may be in, in order of preference
 TEST_COLUMNS = ("test", "test_code")
 _INFO_KEYS = ("function_name", "parameter_list", "function_declaration", "docstring")
+#: the file name the test module is compiled under here (only named in a compile error's reason)
+TEST_FILENAME = "test_solution.py"
 
 
 def inspect_columns(columns: Sequence[str]) -> str:
