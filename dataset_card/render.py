@@ -101,6 +101,61 @@ def fence(text: str | None) -> str:
     return "`" * max(3, max(runs, default=0) + 1)
 
 
+#: how a limits mode reads on the card (step 4 of "How it was made", the sentence under the table, the limitation)
+_LIMIT_MODES = {
+    "own": (
+        "each problem's own time and memory limits; {values} where a problem states none",
+        "Each test ran under its problem's own time limit (CPU seconds) and memory limit; where a problem states none, "
+        "the values above apply (counted as defaulted).",
+        "Time limits are CPU time on the build machine, not on the original judge's: a `timeout` here may pass on a "
+        "faster machine. Problems that state no limits ran under the defaults above, not their original judge's.",
+    ),
+    "cap": (
+        "each problem's own time and memory limits capped at {values}, which also apply where a problem states none",
+        "Each test ran under its problem's own time limit (CPU seconds) and memory limit, capped at the values above, "
+        "which also apply where a problem states none.",
+        "Time limits are CPU time on the build machine, not on the original judge's: a `timeout` here may pass on a "
+        "faster machine. Capped problems ran under lower limits than their original judge's.",
+    ),
+    "flat": (
+        "{values} for every problem, whatever limits it states",
+        "Every test ran under the values above (CPU seconds and MB), whatever limits its problem states.",
+        "Time limits are CPU time on the build machine, and every problem ran under the same limits: they differ from "
+        "the original judges', so a `timeout` here may pass there (and on a faster machine).",
+    ),
+}
+_ORIGINS_SHOWN = {"own": ("own", "capped", "defaulted"), "cap": ("own", "capped", "defaulted"), "flat": ("own", "overridden", "defaulted")}
+
+
+def limits_context(limits: Any) -> dict[str, Any]:
+    """What the card says about the time and memory limits, from ``build.json``'s ``limits`` section.
+
+    A section without ``mode`` comes from a build made before limit modes existed, when a problem's own limits were
+    capped at the values (mode ``cap``, no counts).
+    """
+    limits = dict(limits) if isinstance(limits, Mapping) else {}
+    mode = str(limits.get("mode") or "cap")
+    phrase, sentence, limitation = _LIMIT_MODES.get(mode, _LIMIT_MODES["cap"])
+    time_s, memory_mb = limits.get("time_limit_s"), limits.get("memory_limit_mb")
+    values = f"{time_s:g} s CPU and {memory_mb} MB" if isinstance(time_s, (int, float)) and memory_mb else "the values below"
+    rows = [("limits", f"`{mode}`")] if "mode" in limits else []
+    rows += [(key, _value(limits[key])) for key in ("time_limit_s", "memory_limit_mb") if key in limits]
+    counts = ""
+    if isinstance(limits.get("time"), Mapping) and isinstance(limits.get("memory"), Mapping):
+        shown = _ORIGINS_SHOWN.get(mode, _ORIGINS_SHOWN["cap"])
+        parts = {kind: ", ".join(f"{fmt_int(limits[kind].get(o, 0))} {o}" for o in shown) for kind in ("time", "memory")}
+        rows += [("problems", fmt_int(limits.get("problems"))), ("time limits", parts["time"]), ("memory limits", parts["memory"])]
+        counts = f" (of {fmt_int(limits.get('problems'))} problems, time limits: {parts['time']}; memory limits: {parts['memory']})"
+    extra = [(str(k), _value(v)) for k, v in limits.items() if k not in ("mode", "time_limit_s", "memory_limit_mb", "problems", "time", "memory")]
+    return {
+        "mode": mode,
+        "phrase": phrase.format(values=values) + counts,
+        "rows": rows + extra,
+        "sentence": sentence,
+        "limitation": limitation,
+    }
+
+
 def _pairs(mapping: Any) -> list[tuple[str, str]]:
     if not isinstance(mapping, Mapping):
         return []
@@ -154,7 +209,7 @@ def render_card_text(
         "prompt_recorded": bool((meta.get("prompt") or {}).get("user")),
         "system_prompt": system,
         "user_prompt": user,
-        "limits": _pairs(meta.get("limits")),
+        "limits": limits_context(meta.get("limits")),
         "sandbox": _pairs(meta.get("sandbox")),
         "versions": _pairs(versions),
         "sources": sources,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ META: dict[str, Any] = {
     "backend": "vllm",
     "sampling": {"n": 8, "temperature": 0.8, "top_p": 0.95, "top_k": -1, "max_tokens": 768},
     "prompt": {"system": "You are an expert competitive programmer.", "user": "Solve the following problem.\n\n{problem}"},
-    "limits": {"time_limit_s": 4.0, "memory_limit_mb": 512},
+    "limits": {},  # filled in by the fixture: builder.execute.limits_report over the problems (mode cap, 4 s / 512 MB)
     "sandbox": {"executor": "ForkServerSandbox", "level": "namespaces+cgroup+seccomp"},
     "versions": {"builder": "0.1.0", "datasets": "5.2.0", "vllm": "0.32.0", "python": "3.11.7"},
     "sources": [
@@ -55,16 +56,26 @@ def _lcb_verified(tmp: Path) -> tuple[Dataset, Dataset]:
     return load_dataset("parquet", data_files=str(tmp / "v.parquet"), split="train"), problems
 
 
+LIMITS_CONFIG = {"time_limit_s": 4.0, "memory_limit_mb": 512, "limits": "cap"}
+
+
+def _vary_limits(row: dict[str, Any], i: int) -> dict[str, Any]:
+    """Some problems state no time limit, some a memory limit over the cap: every kind of origin occurs."""
+    return {"time_limit": None if i % 3 == 0 else row["time_limit"], "memory_limit": 1024 if i % 5 == 0 else row["memory_limit"]}
+
+
 @pytest.fixture(scope="module", params=["synthetic", pytest.param("lcb", marks=pytest.mark.slow)])
 def dist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from builder.execute import ExecutionConfig, limits_report
+
     tmp = tmp_path_factory.mktemp(f"card-{request.param}")
     if request.param == "synthetic":
-        problems = synthetic_problems(120, seed=5)
+        problems = synthetic_problems(120, seed=5).map(_vary_limits, with_indices=True)
         candidates = synthetic_candidates(problems.select(range(112)), 1150, seed=5)  # 8 problems without candidates
     else:
         candidates, problems = _lcb_verified(tmp)
     out = tmp / "cardtest"
-    write_dist(out, candidates, problems, META)
+    write_dist(out, candidates, problems, {**META, "limits": limits_report(problems, ExecutionConfig(**LIMITS_CONFIG))})
     return out
 
 
@@ -212,9 +223,72 @@ def test_build_settings_in_the_card_match_build_json(dist: Path) -> None:
     ]
     generation = {k: v[0] for k, v in keyed(s["Generation"]).items()}
     assert generation == {"model": f"`{meta['model']}`", "backend": meta["backend"], **{k: str(v) for k, v in meta["sampling"].items()}}
+    limits = meta["limits"]
+    shown = lambda kind: ", ".join(f"{n(limits[kind][o])} {o}" for o in ("own", "capped", "defaulted"))  # noqa: E731
     assert {k: v[0] for k, v in keyed(s["Execution and isolation"]).items()} == {
-        **{k: str(v) for k, v in meta["limits"].items()}, **{f"sandbox {k}": str(v) for k, v in meta["sandbox"].items()}
+        "limits": "`cap`", "time_limit_s": "4.0", "memory_limit_mb": "512", "problems": n(limits["problems"]),
+        "time limits": shown("time"), "memory limits": shown("memory"),
+        **{f"sandbox {k}": str(v) for k, v in meta["sandbox"].items()},
     }
+    assert "capped at the values above, which also apply where a problem states none" in s["Execution and isolation"]
+    made = " ".join(s["How it was made"].split())
+    assert (
+        "under each problem's own time and memory limits capped at 4 s CPU and 512 MB, which also apply where a problem "
+        f"states none (of {n(limits['problems'])} problems, time limits: {shown('time')}; memory limits: {shown('memory')})"
+    ) in made
+    assert "Capped problems ran under lower limits than their original judge's." in s["Limitations"]
+
+
+def test_limit_counts_match_the_problems_config(dist: Path) -> None:
+    """build.json's limit counts, recomputed from the published problems' own limits (mode cap, 4 s / 512 MB)."""
+    limits = json.loads((dist / "build.json").read_text())["limits"]
+    problems = pq.read_table(sorted((dist / "problems").glob("train-*.parquet"))[0], columns=["time_limit", "memory_limit"]).to_pylist()
+    want: dict[str, Counter[str]] = {"time": Counter(), "memory": Counter()}
+    for row in problems:
+        for kind, key, cap in (("time", "time_limit", 4.0), ("memory", "memory_limit", 512)):
+            own = row[key]
+            want[kind]["defaulted" if not own else "capped" if own > cap else "own"] += 1
+    assert limits["problems"] == len(problems)
+    for kind in ("time", "memory"):
+        assert {o: c for o, c in limits[kind].items() if c} == dict(want[kind])
+    assert sum(limits["time"].values()) == sum(limits["memory"].values()) == len(problems)
+
+
+@pytest.mark.parametrize(
+    ("limits", "step", "sentence"),
+    [
+        ({"mode": "own", "time_limit_s": 10.0, "memory_limit_mb": 1024, "problems": 42,
+          "time": {"own": 40, "capped": 0, "defaulted": 2, "overridden": 0}, "memory": {"own": 0, "capped": 0, "defaulted": 42, "overridden": 0}},
+         "under each problem's own time and memory limits; 10 s CPU and 1024 MB where a problem states none (of 42 problems, "
+         "time limits: 40 own, 0 capped, 2 defaulted; memory limits: 0 own, 0 capped, 42 defaulted).",
+         "where a problem states none, the values above apply (counted as defaulted)."),
+        ({"mode": "flat", "time_limit_s": 15.0, "memory_limit_mb": 512, "problems": 7,
+          "time": {"own": 1, "capped": 0, "defaulted": 2, "overridden": 4}, "memory": {"own": 0, "capped": 0, "defaulted": 7, "overridden": 0}},
+         "under 15 s CPU and 512 MB for every problem, whatever limits it states (of 7 problems, time limits: 1 own, "
+         "4 overridden, 2 defaulted; memory limits: 0 own, 0 overridden, 7 defaulted).",
+         "Every test ran under the values above (CPU seconds and MB), whatever limits its problem states."),
+        ({"time_limit_s": 4.0, "memory_limit_mb": 512},  # build.json from before limit modes: capped, no counts
+         "under each problem's own time and memory limits capped at 4 s CPU and 512 MB, which also apply where a problem "
+         "states none.",
+         "capped at the values above, which also apply where a problem states none."),
+    ],
+    ids=["own", "flat", "before-modes"],
+)
+def test_card_states_each_limits_mode(dist: Path, tmp_path: Path, limits: dict[str, Any], step: str, sentence: str) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(dist, copy)
+    meta = json.loads((copy / "build.json").read_text())
+    (copy / "build.json").write_text(json.dumps({**meta, "limits": limits}))
+    render_card(copy)
+    _, body = split_card((copy / "README.md").read_text())
+    s = sections(body)
+    assert step in " ".join(s["How it was made"].split())
+    assert sentence in s["Execution and isolation"]
+    rows = {k: v[0] for k, v in keyed(s["Execution and isolation"]).items()}
+    assert rows["time_limit_s"] == str(limits["time_limit_s"]) and rows["memory_limit_mb"] == str(limits["memory_limit_mb"])
+    assert rows.get("limits") == (f"`{limits['mode']}`" if "mode" in limits else None)
+    if "problems" in limits:
+        assert rows["problems"] == n(limits["problems"])
     assert {k: v[0] for k, v in keyed(s["Package versions"]).items()} == meta["versions"]
     assert f"Seed `{meta['seed']}`, recipe sha256 `{meta['recipe_hash']}`" in s["Recipe"]
     text = (dist / "README.md").read_text()
@@ -247,7 +321,8 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
             add(v["solved"] / v["problems"] if v["problems"] else None)
             add(v["passed"] / v["candidates"] if v["candidates"] else None)
             allowed.update(re.findall(r"\d+", " ".join(group)))  # bucket names such as 800-1199
-    add([meta[k] for k in ("seed",)] + list(meta["sampling"].values()) + list(meta["limits"].values()))
+    add([meta[k] for k in ("seed",)] + list(meta["sampling"].values()) + [meta["limits"]])
+    allowed.update(f"{meta['limits'][k]:g}" for k in ("time_limit_s", "memory_limit_mb"))
     add([src[k] for src in meta["sources"] for k in ("problems", "quarantined")])
     _, body = split_card((dist / "README.md").read_text())
     s = sections(body)
@@ -255,6 +330,7 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
     for text in checked:
         text = re.sub(r"!\[[^\]]*\]\([^)]*\)", "", text)  # image links
         text = re.sub(r"`[^`]*`", "", text)  # code spans: names such as `no_code`, `pass_at_k[k-1]`
+        text = re.sub(r"^\d+\. ", "", text, flags=re.M)  # ordered-list markers
         for token in re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?(?:/\d+)?(?:e-\d+)?", text):
             token = token.rstrip(",")
             assert token in allowed, (token, text[:200])
@@ -263,7 +339,7 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
 _STAT_SECTIONS = {
     "Summary", "Rejection types", "DPO pairs by rejection type", "Problems", "Passing candidates per problem", "pass@k",
     "Empirical difficulty", "Response length in tokens", "Pass rate by difficulty", "Pass rate by source",
-    "Licences of the sources", "Sources", "Generation",
+    "Licences of the sources", "Sources", "Generation", "How it was made", "Execution and isolation",
 }
 
 
