@@ -17,6 +17,7 @@ from typing import Any
 from datasets import Dataset, Features
 
 from builder import taxonomy as T
+from builder.harness import program_for_test
 from builder.judge import SKIPPED, candidate_verdict, checker_accepts, run_verdict, tokens_match
 from builder.sandbox import Sandbox, make_sandbox
 from builder.sandbox.base import Limits, RunResult
@@ -167,29 +168,31 @@ def _problem(problems: Dataset, problem_id: str) -> dict[str, Any] | None:
 # --- judging one candidate ---------------------------------------------------------------------------
 
 
-def _program_for_test(solution: str, problem: dict[str, Any], test: dict[str, str]) -> tuple[str, str]:
-    """The program and stdin to run for one test (stdin tests run the solution as is)."""
-    if (problem.get("test_type") or "stdin") == "stdin":
-        return solution, test["input"]
-    from builder.harness import wrap_program  # functional and pytest-style tests
-
-    return wrap_program(solution, problem, test)
-
-
-def _output_checker(problem: dict[str, Any], test: dict[str, str], sandbox: Sandbox, limits: Limits):
-    test_type = problem.get("test_type") or "stdin"
+def output_checker(problem: dict[str, Any], test: dict[str, str], run: RunResult, sandbox: Sandbox, limits: Limits):
+    """How the output of ``run`` is compared: the call's result or the test's outcome (from the runner's records), a
+    checker program, or the token comparison of stdout."""
     tol = problem.get("float_tolerance")
-    if test_type in ("functional", "pytest"):  # the harness prints the return value / the test's outcome as JSON
+    if run.mode == "call":
         from builder.harness import compare_functional
 
-        return lambda actual: compare_functional(
-            test["output"], actual.decode("utf-8", errors="surrogateescape"), tol if tol is not None else 1e-6,
-            problem.get("functional_match"),
+        return lambda _stdout: run.result is not None and compare_functional(
+            test["output"], run.result, tol if tol is not None else 1e-6, problem.get("functional_match")
         )
+    if run.mode == "unittest":
+        return lambda _stdout: run.outcome == "pass" and run.finished
     if problem.get("checker"):
         return lambda actual: checker_accepts(sandbox, problem["checker"], test["input"], test["output"], actual, limits)
     insensitive = bool(problem.get("case_insensitive"))
     return lambda actual: tokens_match(test["output"], actual, tol, insensitive)
+
+
+def _actual_head(run: RunResult) -> str:
+    """What the program produced, for the first failing test: the call's result, the test's failure, or stdout."""
+    if run.mode == "call":
+        return (run.result or "")[:HEAD]
+    if run.mode == "unittest":
+        return (run.failure or run.outcome or "")[:HEAD]
+    return run.stdout[:HEAD].decode("utf-8", errors="replace")
 
 
 def judge_candidate(solution: str | None, problem: dict[str, Any], sandbox: Sandbox, config: ExecutionConfig) -> dict[str, Any]:
@@ -219,12 +222,13 @@ def judge_candidate(solution: str | None, problem: dict[str, Any], sandbox: Sand
         if stop:
             verdicts.append(SKIPPED)
             continue
-        code, stdin = _program_for_test(solution, problem, test)
-        output_ok = _output_checker(problem, test, sandbox, limits)
+        program = program_for_test(solution, problem, test)
         run = RunResult(status="sandbox_error")
         for _attempt in range(1 + config.retries):
-            run = sandbox.run(code, stdin.encode("utf-8", errors="surrogateescape"), limits)
-            verdict = run_verdict(run, stdin, test["output"], output_ok)
+            run = sandbox.run(
+                program.code, program.stdin.encode("utf-8", errors="surrogateescape"), limits, mode=program.mode, spec=program.spec
+            )
+            verdict = run_verdict(run, program.stdin, test["output"], output_checker(problem, test, run, sandbox, limits))
             if verdict != T.SANDBOX_ERROR:
                 break
         verdicts.append(verdict)
@@ -235,7 +239,7 @@ def judge_candidate(solution: str | None, problem: dict[str, Any], sandbox: Sand
             result.update(
                 first_failed_test=i,
                 failed_expected_head=test["output"][:HEAD],
-                failed_actual_head=run.stdout[:HEAD].decode("utf-8", errors="replace"),
+                failed_actual_head=_actual_head(run),
                 failed_stderr_tail=(run.error or run.stderr_tail.decode("utf-8", errors="replace"))[-STDERR_TAIL:],
                 exception=run.exception,
             )

@@ -118,7 +118,11 @@ def run_verdict(run: RunResult, stdin: str | bytes, expected: str, output_ok: Ca
         return T.LOGIC_ERROR
     if not clean:
         return T.RUNTIME_ERROR
-    if not actual.split() and expected_bytes(expected).split():  # ASCII whitespace only
+    if run.mode == "stdin":
+        produced = bool(actual.split())  # ASCII whitespace only
+    else:  # call / unit-test mode: the runner's result or outcome record is the output
+        produced = run.result is not None or run.outcome is not None
+    if not produced and expected_bytes(expected).split():
         return T.EMPTY_OUTPUT
     return T.WA
 

@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from builder import taxonomy as T
-from builder.execute import ExecutionConfig, judge_candidate
-from builder.harness import compare_functional, pytest_test_ids, unsupported_fixtures, values_match, wrap_program
+from builder.execute import ExecutionConfig, judge_candidate, output_checker
+from builder.harness import TestProgram, compare_functional, program_for_test, pytest_test_ids, unsupported_fixtures, values_match
 from builder.judge import run_verdict
 from builder.sandbox import make_sandbox
 from builder.sandbox.base import Limits
@@ -27,10 +27,10 @@ def sandbox(request: pytest.FixtureRequest):
 
 
 def _verdict(sandbox, solution: str, problem: dict, test: dict) -> tuple[str, object]:
-    """One test through the sandbox and the judge's decision order, comparing with compare_functional."""
-    code, stdin = wrap_program(solution, problem, test)
-    run = sandbox.run(code, stdin.encode(), LIMITS)
-    verdict = run_verdict(run, stdin, test["output"], lambda actual: compare_functional(test["output"], actual, 1e-6))
+    """One test through the sandbox and the judge's decision order, comparing as the execute stage does."""
+    program = program_for_test(solution, problem, test)
+    run = sandbox.run(program.code, program.stdin.encode(), LIMITS, mode=program.mode, spec=program.spec)
+    verdict = run_verdict(run, program.stdin, test["output"], output_checker(problem, test, run, sandbox, LIMITS))
     return verdict, run
 
 
@@ -112,11 +112,15 @@ def test_functional_verdicts(sandbox, case: str) -> None:
     assert verdict == expected, (case, run)
 
 
-def test_functional_prints_only_the_result_on_stdout(sandbox) -> None:
+def test_functional_result_comes_from_the_runner_not_stdout(sandbox) -> None:
     verdict, run = _verdict(sandbox, CORRECT, TWO_SUM, TWO_SUM_TESTS[0])
     assert verdict == T.PASSED
-    assert run.stdout.decode().strip() == "[0, 1]"
+    assert run.result == "[0, 1]" and run.stdout == b""
     assert b"debugging output goes to stderr" in run.stderr_tail
+    # printing the expected value is not returning it
+    printer = "import os\ndef twoSum(nums, target):\n    os.write(1, b'[0, 1]\\n')\n    os._exit(0)\n"
+    verdict, run = _verdict(sandbox, printer, TWO_SUM, TWO_SUM_TESTS[0])
+    assert verdict == T.EMPTY_OUTPUT and run.result is None, run
 
 
 def test_functional_float_results_inside_lists(sandbox) -> None:
@@ -141,14 +145,16 @@ def test_functional_through_judge_candidate() -> None:
     assert crash["verdict"] == T.LOGIC_ERROR and crash["exception"] == "IndexError"
 
 
-def test_wrap_program_contract() -> None:
-    assert wrap_program("print(1)", {"test_type": "stdin"}, {"input": "x", "output": "1"}) == ("print(1)", "x")
+def test_program_for_test_contract() -> None:
+    assert program_for_test("print(1)", {"test_type": "stdin"}, {"input": "x", "output": "1"}) == TestProgram("print(1)", "x")
     with pytest.raises(ValueError, match="fn_name"):
-        wrap_program("def f(): pass", {"problem_id": "p", "test_type": "functional"}, {"input": "1", "output": "1"})
+        program_for_test("def f(): pass", {"problem_id": "p", "test_type": "functional"}, {"input": "1", "output": "1"})
     with pytest.raises(ValueError, match="unknown test_type"):
-        wrap_program("", {"problem_id": "p", "test_type": "interactive"}, {"input": "", "output": ""})
-    code, stdin = wrap_program("def f(a, b):\n    return a + b\n", {"test_type": "functional", "fn_name": "f"}, {"input": "1\n2", "output": "3"})
-    assert stdin == "1\n2" and code.startswith("import sys as _cvb_sys")
+        program_for_test("", {"problem_id": "p", "test_type": "interactive"}, {"input": "", "output": ""})
+    program = program_for_test("def f(a, b):\n    return a + b\n", {"test_type": "functional", "fn_name": "f"}, {"input": "1\n2", "output": "3"})
+    assert program == TestProgram("def f(a, b):\n    return a + b\n", "", "call", {"fn_name": "f", "args": "1\n2"})
+    program = program_for_test("x = 1\n", {"test_type": "pytest"}, {"input": "def test_a(): pass\n", "output": '"test_a"'})
+    assert program.mode == "unittest" and program.spec == {"test_source": "def test_a(): pass\n", "test_id": "test_a"}
 
 
 # --- pytest-style tests -------------------------------------------------------------------------------------------
@@ -240,8 +246,7 @@ def test_pytest_style_failed_assertion_is_wa(sandbox) -> None:
     verdicts = [_verdict(sandbox, wrong, KOD, test)[0] for test in _tests()]
     assert verdicts == [T.WA, T.WA, T.PASSED, T.PASSED, T.PASSED]
     verdict, run = _verdict(sandbox, wrong, KOD, _tests()[0])
-    record = json.loads(run.stdout.decode().strip().splitlines()[-1])
-    assert record["failed"] == "test_mean" and record["error"].startswith("AssertionError")
+    assert run.outcome == "fail" and run.failure.startswith("AssertionError"), run
 
 
 def test_pytest_style_missing_raise_is_wa(sandbox) -> None:

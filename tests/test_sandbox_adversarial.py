@@ -24,6 +24,7 @@ from builder.judge import run_verdict, tokens_match
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
 from builder.sandbox.spawn import SpawnSandbox
+from builder.sandbox.zygote import python_dirs
 
 CANARY_TOKEN = "hf_canary_DO_NOT_LEAK_7f3a9c"
 LIMITS = Limits(cpu_s=1.0, memory_mb=256, output_mb=8, max_processes=16)
@@ -224,11 +225,25 @@ CASES: dict[str, Case] = {
         """,
         T.PASSED,
     ),
+    # the Python environment may live anywhere (/root, /home, /var, a .venv inside the clone): the folders on the way
+    # to it exist in the sandbox's root, but nothing beside them
     "read_repo_and_home": _c(
         """
         import os
         n = int(input())
-        seen = [p for p in ("/work", "/root/.bashrc", "/etc/shadow", "/home", "/var", "{repo}") if os.path.exists(p)]
+        python = {python_dirs}
+        def on_the_way(p):
+            return any(d == p or d.startswith(p.rstrip("/") + "/") for d in python)
+        paths = ("/work", "/root/.bashrc", "/etc/shadow", "/home", "/var", "{repo}", "{repo}/README.md", "{repo}/builder")
+        seen = [p for p in paths if os.path.exists(p) and not on_the_way(p)]
+        for d in python:
+            parts = d.strip("/").split("/")
+            for i in range(1, len(parts)):
+                folder = "/" + "/".join(parts[:i])
+                if any(folder == p or folder.startswith(p + "/") for p in python + ["/usr", "/lib", "/lib64", "/bin"]):
+                    break  # inside a mounted folder: everything there is the environment's
+                extra = [x for x in os.listdir(folder) if not on_the_way(folder.rstrip("/") + "/" + x)]
+                seen += [folder + "/" + x for x in extra if folder != "/"]
         print(2 * n if not seen else f"seen {seen}")
         """,
         T.PASSED,
@@ -504,6 +519,7 @@ def test_hostile_program(sandbox: ForkServerSandbox, host_canaries: dict, name: 
     for key in ("canary_file", "canary_write", "port"):
         code = code.replace("{" + key + "}", str(host_canaries[key]))
     code = code.replace("{repo}", str(Path(__file__).resolve().parents[1]))
+    code = code.replace("{python_dirs}", repr(sorted({os.path.realpath(p) for p in python_dirs() if p})))
     stdin, expected = _case_io(name, case)
     verdict, run = _verdict(sandbox, code, stdin, expected, case.limits)
     assert verdict == case.verdict, run

@@ -5,14 +5,17 @@ judging it: the judge (``builder/judge.py``) turns a :class:`RunResult` into a v
 never enter a sandbox.
 
 The child-side protocol (see ``builder/sandbox/runner.py``): the program is compiled and executed by a small
-runner that reports, through a side channel, whether compilation failed and the class name of an uncaught
-exception (in the main thread or any other thread). ``stdin`` is a file whose offset the supervisor reads
-after the run, so ``stdin_consumed`` tells whether the program read its input at all.
+runner that reports through a side channel, in records authenticated by a per-run secret (:func:`read_records`),
+whether compilation failed, the class name of an uncaught exception (in the main thread or any other thread) and, in
+call and unit-test mode, the called function's result or the test's outcome. ``stdin`` is a sealed file whose offset
+and access time the supervisor reads after the run, so ``stdin_consumed`` tells whether the program read its input
+at all, however it did.
 """
 
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +28,9 @@ OUTPUT_LIMIT = "output_limit"  # wrote more than the output limit
 SANDBOX_ERROR = "sandbox_error"  # the executor failed; not the program's fault
 
 STATUSES = (EXITED, SIGNALED, TIMEOUT, MEMORY, OUTPUT_LIMIT, SANDBOX_ERROR)
+
+#: how the runner runs the code (``builder/sandbox/runner.py``): as a script, by calling a function, or under a test
+MODES = ("stdin", "call", "unittest")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class RunResult:
     """What one run of a program did."""
 
     status: str
+    #: the runner's mode the code ran in (``MODES``)
+    mode: str = "stdin"
     exit_code: int | None = None
     signal: int | None = None
     stdout: bytes = b""
@@ -62,10 +70,79 @@ class RunResult:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     peak_memory_mb: float = 0.0
+    #: call mode: the function's return value as JSON text; None when the call did not return
+    result: str | None = None
+    #: unit-test mode: "pass" (the test ran to completion) or "fail" (an assertion of the test failed); else None
+    outcome: str | None = None
+    #: unit-test mode: the failure's message
+    failure: str | None = None
+    #: the runner's own exit path was reached (its final record), with this exit status
+    finished: bool = False
     #: what went wrong in the executor, for SANDBOX_ERROR
     error: str | None = None
     #: free-form measurements an executor wants to expose (isolation details, retries)
     extra: dict[str, object] = field(default_factory=dict)
+
+
+def new_nonce() -> str:
+    """A per-run secret for the runner's records."""
+    return secrets.token_hex(16)
+
+
+@dataclass
+class Records:
+    """What the runner reported: only records that carry the run's secret count."""
+
+    phase: str | None = None
+    exception: str | None = None
+    result: str | None = None
+    outcome: str | None = None
+    failure: str | None = None
+    finished: bool = False
+    forged: int = 0
+
+    def apply(self, run: "RunResult") -> None:
+        run.exception_phase, run.exception = self.phase, self.exception
+        run.result, run.outcome, run.failure, run.finished = self.result, self.outcome, self.failure, self.finished
+        if self.forged:
+            run.extra["forged_records"] = self.forged
+
+
+def read_records(data: bytes, nonce: str) -> Records:
+    """Parse the side channel: ``<nonce> <kind> <hex>`` lines. A line without the run's nonce (something the program
+    wrote itself) is counted as forged and ignored; of each kind the first record counts."""
+    out = Records()
+    tag = nonce.encode("ascii")
+    seen: set[bytes] = set()
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        parts = line.split(b" ")
+        if len(parts) != 3 or not secrets.compare_digest(parts[0], tag) or not nonce:
+            out.forged += 1
+            continue
+        kind, raw = parts[1], parts[2]
+        try:
+            text = bytes.fromhex(raw.decode("ascii")).decode("utf-8", "replace")
+        except ValueError:
+            out.forged += 1
+            continue
+        if kind in seen:
+            continue
+        seen.add(kind)
+        if kind == b"compile" and out.phase is None:
+            out.phase, out.exception = "compile", text[:100]
+        elif kind == b"exception" and out.phase is None:
+            out.phase, out.exception = "run", text[:100]
+        elif kind == b"result":
+            out.result = text
+        elif kind == b"pass" and out.outcome is None:
+            out.outcome = "pass"
+        elif kind == b"fail" and out.outcome is None:
+            out.outcome, out.failure = "fail", text[:500]
+        elif kind == b"end":
+            out.finished = True
+    return out
 
 
 class Sandbox(abc.ABC):
@@ -87,11 +164,15 @@ class Sandbox(abc.ABC):
         *,
         argv: Sequence[str] = (),
         files: Mapping[str, bytes] | None = None,
+        mode: str = "stdin",
+        spec: Mapping[str, str] | None = None,
     ) -> RunResult:
-        """Run ``code`` as ``__main__`` with ``stdin`` as its standard input.
+        """Run ``code`` as ``__main__`` with ``stdin`` as its standard input (``mode="stdin"``).
 
         ``argv`` becomes ``sys.argv[1:]``; ``files`` are written into the program's scratch directory (its
-        working directory) before it starts, e.g. the input/expected/actual files a checker reads.
+        working directory) before it starts, e.g. the input/expected/actual files a checker reads. ``mode="call"``
+        (``spec``: ``fn_name``, ``args`` as one JSON value per line) and ``mode="unittest"`` (``spec``:
+        ``test_source``, ``test_id``) run the code as the module ``solution`` under the runner's harness.
         """
 
     def describe(self) -> dict[str, object]:

@@ -102,25 +102,40 @@ class Snapshot:
 
 
 class CgroupManager:
-    """One group per zygote, joined by the zygote itself; every test is forked inside it.
+    """One group per zygote with a ``test`` leaf for the memory controller; every test joins the leaf.
 
-    Moving a process between v1 cgroups costs ~5 ms here (an RCU grace period), so instead of a leaf per test the
-    zygote lives in its group and the tests are forked into it (free). Per test, the counters are reset or
-    snapshotted and the memory limit is the test's limit plus what the zygote itself has charged there that cannot
-    be reclaimed (a few hundred KB), so the program gets its full limit. The zygote sets its own ``oom_score_adj`` to
-    -1000: the OOM killer only ever takes the program.
+    The zygote lives in its group and forks each test there; the test's first act (still privileged, before the
+    program exists) is to move itself into the ``test`` leaf of the memory controller (v1: the memory hierarchy
+    only; v2: the unified leaf, with the zygote in a ``zygote`` leaf beside it, as v2 allows no process in an inner
+    group). The memory limit is the leaf's, so a memory kill can only ever hit the test's own processes, never the
+    zygote, whatever ``oom_score_adj`` allows (lowering it needs CAP_SYS_RESOURCE, which containers usually lack), and
+    the limit is exactly the test's. Moving one process costs ~0.1 ms here (v1). Per test the limits are set and
+    the counters reset or snapshotted; measurements are differences.
     """
 
-    def __init__(self, version: str, parents: dict[str, str]) -> None:
+    def __init__(self, version: str, parents: dict[str, str], leaf: str, zygote_leaf: str | None = None) -> None:
         self.version = version
         #: controller ("memory", "pids", "cpuacct"; "unified" for v2) -> group directory path
         self.parents = parents
+        self.leaf = leaf
         self.dir_fds = {key: os.open(path, os.O_RDONLY | os.O_DIRECTORY) for key, path in parents.items()}
+        self.leaf_fd = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY)
+        #: the test process writes "0" here to move itself into the leaf (kept open: it works after pivot_root)
+        self.leaf_procs_fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=self.leaf_fd)
+        self.zygote_leaf = zygote_leaf
         #: the groups we came from (to move back out and remove ours when we exit, even after pivot_root)
         self.origin_fds = {key: os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY) for key, path in parents.items()}
-        self.has_memsw = version == "v1" and os.path.exists(os.path.join(parents["memory"], "memory.memsw.limit_in_bytes"))
-        self.has_peak = version == "v2" and os.path.exists(os.path.join(parents["unified"], "memory.peak"))
+        self.has_memsw = version == "v1" and os.path.exists(os.path.join(leaf, "memory.memsw.limit_in_bytes"))
+        self.peak_fd: int | None = None
+        if version == "v2" and os.path.exists(os.path.join(leaf, "memory.peak")):
+            self.peak_fd = os.open("memory.peak", os.O_RDWR | os.O_CLOEXEC, dir_fd=self.leaf_fd)
+            try:
+                _write(self.leaf_fd, "memory.oom.group", "1")  # an OOM kill takes the whole test
+            except OSError:
+                pass
         self._memsw_limit = 1 << 62  # a fresh group is unlimited
+        #: "lowered" when the zygote's oom_score_adj could be set to -1000, else why not (then only the leaf protects it)
+        self.oom_score_adj = "not tried"
 
     @property
     def controllers(self) -> list[str]:
@@ -142,26 +157,44 @@ class CgroupManager:
                             path = os.path.join(mounts[controller], own[controller].lstrip("/"), tag)
                             os.mkdir(path, 0o755)
                             parents[controller] = path
+                        leaf = os.path.join(parents["memory"], "test")
+                        os.mkdir(leaf, 0o755)
                     except OSError:
                         for path in parents.values():
-                            _rmdir_quiet(path)
+                            _rmdir_tree(path)
                         raise
-                    return cls("v1", parents)
+                    return cls("v1", parents, leaf)
                 if version == "v2" and "cgroup2" in mounts and "" in own:
-                    return cls("v2", {"unified": _make_v2_parent(mounts["cgroup2"], own[""], tag)})
+                    parent = _make_v2_parent(mounts["cgroup2"], own[""], tag)
+                    try:
+                        for name in ("zygote", "test"):
+                            os.mkdir(os.path.join(parent, name), 0o755)
+                        return cls("v2", {"unified": parent}, os.path.join(parent, "test"), os.path.join(parent, "zygote"))
+                    except OSError:
+                        _rmdir_tree(parent)
+                        raise
             except OSError as exc:
                 errors.append(f"{version}: {exc}")
         raise OSError(errno.ENOTSUP, "; ".join(errors) or "no cgroup v1 memory/pids/cpuacct nor a cgroup2 mount")
 
     def join(self) -> None:
-        """Move the calling process into the group (once, at zygote start)."""
-        for fd in self.dir_fds.values():
-            _write(fd, "cgroup.procs", "0")
+        """Move the calling process (the zygote) into its group, once at start; the test leaf stays empty."""
+        if self.version == "v1":
+            for fd in self.dir_fds.values():
+                _write(fd, "cgroup.procs", "0")
+        else:
+            with open(os.path.join(self.zygote_leaf or "", "cgroup.procs"), "w", encoding="ascii") as fh:
+                fh.write("0")
         try:
             with open("/proc/self/oom_score_adj", "w", encoding="ascii") as fh:
                 fh.write("-1000")
-        except OSError:
-            pass
+            self.oom_score_adj = "lowered"
+        except OSError as exc:
+            self.oom_score_adj = f"cannot be lowered ({exc.strerror}): the test's own memory group protects the zygote"
+
+    def join_test(self) -> None:
+        """In the forked test process, before the program exists: move into the test leaf."""
+        os.write(self.leaf_procs_fd, b"0")
 
     def leave(self) -> None:
         """Move the calling process back to the groups it came from."""
@@ -173,83 +206,72 @@ class CgroupManager:
 
     # -- per test ----------------------------------------------------------------------------------------------
     def prepare(self, memory_bytes: int, max_pids: int) -> Snapshot:
-        """Set the test's limits and snapshot the counters; ``max_pids`` excludes the zygote and the init."""
+        """Set the test's limits and snapshot the counters; ``max_pids`` counts the test's processes."""
+        leaf = self.leaf_fd
         if self.version == "v1":
-            mem = self.dir_fds["memory"]
-            _write(mem, "memory.max_usage_in_bytes", "0")
+            _write(leaf, "memory.max_usage_in_bytes", "0")
             if self.has_memsw:
-                _write(mem, "memory.memsw.max_usage_in_bytes", "0")
-            stat = _read(mem, "memory.stat")
-            usage = int(_read(mem, "memory.usage_in_bytes").strip() or 0)
-            reclaimable = _keyed(stat, "active_file") + _keyed(stat, "inactive_file")
-            limit = memory_bytes + max(0, usage - reclaimable)
-            self._set_v1_limit(limit)
-            _write(self.dir_fds["pids"], "pids.max", str(max_pids + 2))
+                _write(leaf, "memory.memsw.max_usage_in_bytes", "0")
+            usage = self._unreclaimable(leaf, "memory.usage_in_bytes")
+            self._set_v1_limit(memory_bytes + usage)
+            _write(self.dir_fds["pids"], "pids.max", str(max_pids + 1))  # the zygote is in the pids group too
             _write(self.dir_fds["cpuacct"], "cpuacct.usage", "0")
-            return Snapshot(usage, _keyed(_read(mem, "memory.oom_control"), "oom_kill"), self._pids_events(), 0.0)
-        uni = self.dir_fds["unified"]
-        stat = _read(uni, "memory.stat")
-        usage = int(_read(uni, "memory.current").strip() or 0)
-        reclaimable = _keyed(stat, "active_file") + _keyed(stat, "inactive_file")
-        _write(uni, "memory.max", str(memory_bytes + max(0, usage - reclaimable)))
+            return Snapshot(usage, _keyed(_read(leaf, "memory.oom_control"), "oom_kill"), self._pids_events(), 0.0)
+        usage = self._unreclaimable(leaf, "memory.current")
+        _write(leaf, "memory.max", str(memory_bytes + usage))
         try:
-            _write(uni, "memory.swap.max", "0")
+            _write(leaf, "memory.swap.max", "0")
         except OSError:
             pass
-        if self.has_peak:
+        if self.peak_fd is not None:
             try:
-                _write(uni, "memory.peak", "0")  # resettable on recent kernels
+                os.pwrite(self.peak_fd, b"reset", 0)  # resets the peak for reads through this fd (Linux 6.12+)
             except OSError:
                 pass
-        _write(uni, "pids.max", str(max_pids + 2))
-        return Snapshot(usage, _keyed(_read(uni, "memory.events"), "oom_kill"), self._pids_events(), self.cpu_s())
+        _write(leaf, "pids.max", str(max_pids))
+        return Snapshot(usage, _keyed(_read(leaf, "memory.events"), "oom_kill"), self._pids_events(), self.cpu_s())
+
+    def _unreclaimable(self, fd: int, usage_file: str) -> int:
+        """What the (empty) leaf still has charged that cannot be reclaimed (a few KB of kernel memory)."""
+        stat = _read(fd, "memory.stat")
+        usage = int(_read(fd, usage_file).strip() or 0)
+        reclaimable = _keyed(stat, "active_file") + _keyed(stat, "inactive_file")
+        return max(0, usage - reclaimable)
 
     def _set_v1_limit(self, limit: int) -> None:
-        mem = self.dir_fds["memory"]
+        leaf = self.leaf_fd
         if not self.has_memsw:
-            _write(mem, "memory.limit_in_bytes", str(limit))
+            _write(leaf, "memory.limit_in_bytes", str(limit))
             return
         # memsw >= limit at every moment: raise memsw first, or lower the limit first
         if limit > self._memsw_limit:
-            _write(mem, "memory.memsw.limit_in_bytes", str(limit))
-            _write(mem, "memory.limit_in_bytes", str(limit))
+            _write(leaf, "memory.memsw.limit_in_bytes", str(limit))
+            _write(leaf, "memory.limit_in_bytes", str(limit))
         else:
-            _write(mem, "memory.limit_in_bytes", str(limit))
-            _write(mem, "memory.memsw.limit_in_bytes", str(limit))
+            _write(leaf, "memory.limit_in_bytes", str(limit))
+            _write(leaf, "memory.memsw.limit_in_bytes", str(limit))
         self._memsw_limit = limit
 
-    def relax(self) -> None:
-        """Lift the memory limit between tests (only the zygote is left in the group, and it must never hit one)."""
-        if self.version == "v1":
-            mem = self.dir_fds["memory"]
-            if self.has_memsw:
-                _write(mem, "memory.memsw.limit_in_bytes", "-1")
-            _write(mem, "memory.limit_in_bytes", "-1")
-            self._memsw_limit = 1 << 62
-        else:
-            _write(self.dir_fds["unified"], "memory.max", "max")
-
     def _pids_events(self) -> int:
-        key = "pids" if self.version == "v1" else "unified"
+        fd = self.dir_fds["pids"] if self.version == "v1" else self.leaf_fd
         try:
-            return _keyed(_read(self.dir_fds[key], "pids.events"), "max")
+            return _keyed(_read(fd, "pids.events"), "max")
         except OSError:
             return 0
 
     def cpu_s(self) -> float:
         if self.version == "v1":
             return int(_read(self.dir_fds["cpuacct"], "cpuacct.usage").strip() or 0) / 1e9
-        return _keyed(_read(self.dir_fds["unified"], "cpu.stat"), "usage_usec") / 1e6
+        return _keyed(_read(self.leaf_fd, "cpu.stat"), "usage_usec") / 1e6
 
     def measure(self, snap: Snapshot) -> Usage:
+        leaf = self.leaf_fd
         if self.version == "v1":
-            mem = self.dir_fds["memory"]
-            peak = int(_read(mem, "memory.max_usage_in_bytes").strip() or 0)
-            oom = _keyed(_read(mem, "memory.oom_control"), "oom_kill")
+            peak = int(_read(leaf, "memory.max_usage_in_bytes").strip() or 0)
+            oom = _keyed(_read(leaf, "memory.oom_control"), "oom_kill")
         else:
-            uni = self.dir_fds["unified"]
-            peak = int(_read(uni, "memory.peak").strip() or 0) if self.has_peak else 0
-            oom = _keyed(_read(uni, "memory.events"), "oom_kill")
+            peak = int(os.pread(self.peak_fd, 64, 0).strip() or 0) if self.peak_fd is not None else 0
+            oom = _keyed(_read(leaf, "memory.events"), "oom_kill")
         return Usage(
             cpu_s=max(0.0, self.cpu_s() - snap.cpu_s),
             peak_bytes=max(0, peak - snap.usage_bytes),
@@ -259,7 +281,7 @@ class CgroupManager:
 
     def pids(self) -> list[int]:
         found: set[int] = set()
-        for fd in self.dir_fds.values():
+        for fd in (*self.dir_fds.values(), self.leaf_fd):
             try:
                 found.update(int(x) for x in _read(fd, "cgroup.procs").split())
             except OSError:
@@ -268,6 +290,11 @@ class CgroupManager:
 
     def kill_others(self) -> int:
         """SIGKILL every process of the group but the caller (a backstop: the PID namespace normally did it)."""
+        if self.version == "v2":
+            try:
+                _write(self.leaf_fd, "cgroup.kill", "1")
+            except OSError:
+                pass
         me, killed = os.getpid(), 0
         for _round in range(50):
             pids = [p for p in self.pids() if p != me]
@@ -284,6 +311,12 @@ class CgroupManager:
 
     def close(self) -> None:
         """Move the caller back to the groups it came from and remove ours (works after pivot_root: fds only)."""
+        for fd in (self.leaf_procs_fd, self.leaf_fd, self.peak_fd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         for key, origin in self.origin_fds.items():
             try:
                 _write(origin, "cgroup.procs", "0")
@@ -296,6 +329,11 @@ class CgroupManager:
             name = os.path.basename(self.parents[key])
             for _attempt in range(20):
                 try:
+                    for child in ("test", "zygote"):
+                        try:
+                            os.rmdir(f"{name}/{child}", dir_fd=origin)
+                        except FileNotFoundError:
+                            pass
                     os.rmdir(name, dir_fd=origin)
                     break
                 except FileNotFoundError:
@@ -324,14 +362,10 @@ def sweep_stale(prefix: str = "builder-sbx-") -> int:
         for entry in entries:
             if not _owner_dead(entry.name, prefix):
                 continue
-            try:
-                with open(os.path.join(entry.path, "cgroup.procs"), encoding="ascii") as fh:
-                    if fh.read().strip():
-                        continue
-                os.rmdir(entry.path)
-                removed += 1
-            except OSError:
-                pass
+            if _tree_has_processes(entry.path):
+                continue
+            _rmdir_tree(entry.path)
+            removed += not os.path.exists(entry.path)
     return removed
 
 
@@ -348,12 +382,15 @@ def _owner_dead(name: str, prefix: str) -> bool:
     return False
 
 
-def _exists(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd)
-        return True
-    except OSError:
-        return False
+def _tree_has_processes(path: str) -> bool:
+    for root, _dirs, _files in os.walk(path):
+        try:
+            with open(os.path.join(root, "cgroup.procs"), encoding="ascii") as fh:
+                if fh.read().strip():
+                    return True
+        except OSError:
+            return True
+    return False
 
 
 def _rmdir_quiet(path: str) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 
 def memfd(name: str, data: bytes = b"") -> int:
@@ -13,6 +16,57 @@ def memfd(name: str, data: bytes = b"") -> int:
         view = view[os.write(fd, view) :]
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
+
+
+def side_channel() -> tuple[int, int]:
+    """The runner's side channel: (the supervisor's read end, the program's end).
+
+    The program's end is a second open file of the same memfd, write-only and append-only, and the file's mode is
+    write-only for its owner: a program (or a process it forked) can append to it but never read what the runner
+    wrote there, nor overwrite it, nor reopen it through ``/proc/self/fd`` for reading.
+    """
+    fd = os.memfd_create("side", os.MFD_CLOEXEC)
+    writer = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    os.fchmod(fd, 0o200)
+    return fd, writer
+
+
+def input_memfd(data: bytes) -> int:
+    """A program's standard input: sealed (nobody can change it any more) and with its access time at 0, so that any
+    read of it — ``read``, ``pread``, ``mmap``, ``sendfile``, or through ``/dev/stdin`` (a second open file) — is
+    seen afterwards by :func:`was_read`."""
+    fd = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    os.utime(fd, ns=(0, os.fstat(fd).st_mtime_ns))
+    return fd
+
+
+_ATIME: list[bool] = []
+
+
+def atime_tells_reads() -> bool:
+    """Does reading a memfd update its access time on this kernel? (checked once; else only the offset tells)"""
+    if not _ATIME:
+        fd = input_memfd(b"x")
+        try:
+            os.pread(fd, 1, 0)
+            _ATIME.append(os.fstat(fd).st_atime_ns != 0)
+        finally:
+            os.close(fd)
+    return _ATIME[0]
+
+
+def was_read(fd: int) -> bool:
+    """Did anyone read the input file made by :func:`input_memfd`? Its access time tells (any read: ``read``,
+    ``pread``, ``mmap``, ``sendfile``, a second open file through ``/dev/stdin``; a mere ``lseek`` or ``fstat`` is no
+    read); where the kernel does not keep it, whether the offset moved."""
+    if atime_tells_reads():
+        return os.fstat(fd).st_atime_ns != 0
+    return os.lseek(fd, 0, os.SEEK_CUR) > 0
 
 
 def read_fd(fd: int, limit: int) -> bytes:

@@ -34,8 +34,8 @@ from pathlib import Path
 from builder.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.fdio import memfd, read_fd, tail_fd
-from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, STDERR_TAIL, parse_side_channel
+from builder.sandbox.fdio import input_memfd, memfd, read_fd, side_channel, tail_fd, was_read
+from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, SIDE_LIMIT, STDERR_TAIL
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -45,13 +45,11 @@ DISABLE_ENV = "BUILDER_SANDBOX_DISABLE"
 #: marker in the zygote's command line (used by tests to find stray sandbox processes)
 ZYGOTE_MARKER = "builder-sandbox-zygote"
 
+#: the zygote's whole command line besides the interpreter: no folder of the host appears in it
 _BOOT = (
-    "import sys, types\n"
-    "root = sys.argv[2]\n"
-    "for name, sub in (('builder', 'builder'), ('builder.sandbox', 'builder/sandbox')):\n"
-    "    m = types.ModuleType(name); m.__path__ = [root + '/' + sub]; sys.modules[name] = m\n"
-    "from builder.sandbox.zygote import main\n"
-    "main()\n"
+    "import json, os, socket; s = socket.socket(fileno=os.dup(0)); c = json.loads(s.recv(1 << 16)); "
+    "exec(compile(open(c['package_root'] + '/builder/sandbox/boot.py', encoding='utf-8').read(), 'sandbox/boot.py', "
+    "'exec'), {'__name__': 'boot', 'config': c, 'sock': s})"
 )
 
 
@@ -82,7 +80,7 @@ class _Zygote:
     def __init__(self, python: str, config: dict[str, object]) -> None:
         self.root_dir = tempfile.mkdtemp(prefix=f"builder-sbx-root-{os.getpid()}-")
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = {**config, "fd": child_sock.fileno(), "root_dir": self.root_dir}
+        config = {**config, "root_dir": self.root_dir, "package_root": PACKAGE_ROOT}
         old_stack = resource.getrlimit(resource.RLIMIT_STACK)
         try:  # an unlimited stack rlimit at exec gives the legacy mmap layout: deep recursion has room to grow
             try:
@@ -92,15 +90,15 @@ class _Zygote:
             debug = bool(os.environ.get("BUILDER_SANDBOX_DEBUG"))
             env = dict(CHILD_ENV, **({"BUILDER_SANDBOX_DEBUG": "1"} if debug else {}))
             self.proc = subprocess.Popen(
-                [python, *PYTHON_FLAGS, "-c", _BOOT, json.dumps(config), PACKAGE_ROOT, ZYGOTE_MARKER],
-                stdin=subprocess.DEVNULL,
+                [python, *PYTHON_FLAGS, "-c", _BOOT, ZYGOTE_MARKER],
+                stdin=child_sock.fileno(),
                 stdout=subprocess.DEVNULL,
                 stderr=None if debug else subprocess.DEVNULL,
-                pass_fds=(child_sock.fileno(),),
                 env=env,
                 cwd="/",
                 start_new_session=True,
             )
+            parent_sock.send(json.dumps(config).encode())
         finally:
             try:
                 resource.setrlimit(resource.RLIMIT_STACK, old_stack)
@@ -191,12 +189,6 @@ def _finalize(holder: list[_Zygote | None], mode: str = "detach") -> None:
         zygote.close(mode)
 
 
-def _python_dirs_under_scratch() -> list[str]:
-    """Python package folders that the sandbox's scratch tmpfs (/tmp, /dev/shm) would hide inside its root."""
-    dirs = {sys.prefix, sys.exec_prefix, *(p for p in sys.path if "-packages" in p)}
-    return sorted(p for p in (os.path.realpath(d) for d in dirs if d) if p.startswith(("/tmp/", "/dev/shm/")))
-
-
 class ForkServerSandbox(Sandbox):
     """One warm zygote per worker process; every test is one fork of it, killed as a tree and wiped after.
 
@@ -218,12 +210,6 @@ class ForkServerSandbox(Sandbox):
     ) -> None:
         self.allow_unsandboxed = allow_unsandboxed
         self.disabled = parse_disable(disable) | parse_disable(os.environ.get(DISABLE_ENV))
-        hidden = _python_dirs_under_scratch()
-        if hidden and "mountns" not in self.disabled:
-            raise UserError(
-                f"the sandbox mounts its scratch over /tmp and /dev/shm, which would hide {hidden[0]} "
-                "(this Python's packages) from the programs: install the environment outside /tmp"
-            )
         self.python = python
         self.scratch_mb = scratch_mb
         self.start_timeout_s = start_timeout_s
@@ -237,6 +223,9 @@ class ForkServerSandbox(Sandbox):
         self.root_kind = "host"
         self.cgroup_version: str | None = None
         self.restarts = 0
+        #: why zygotes were replaced after a test they could not clean up after
+        self.replaced: list[str] = []
+        self.notes: dict[str, str] = {}
         self._start()
         if not self.isolated and not allow_unsandboxed:
             self.close()
@@ -263,6 +252,7 @@ class ForkServerSandbox(Sandbox):
         self.errors = dict(hello.get("errors") or {})  # type: ignore[arg-type]
         self.root_kind = str(hello.get("root", "host"))
         self.cgroup_version = hello.get("cgroup_version")  # type: ignore[assignment]
+        self.notes = dict(hello.get("notes") or {})  # type: ignore[arg-type]
         return zygote
 
     def _zygote(self) -> _Zygote:
@@ -318,6 +308,8 @@ class ForkServerSandbox(Sandbox):
             "throwaway_uid": bool(f.get("uid")),
             "no_new_privs": bool(f.get("nnp")),
             "rlimits": ["cpu", "fsize", "nofile", "stack", "core"] + ([] if f.get("cgroup") else ["as"]) + (["nproc"] if f.get("uid") else []),
+            "ipc": self.notes.get("ipc"),
+            "oom_score_adj": self.notes.get("oom_score_adj"),
             "disabled": sorted(self.disabled),
             "unavailable": {k: v for k, v in sorted(self.errors.items()) if k not in self.disabled and not f.get(k) and "not needed" not in v},
         }
@@ -331,13 +323,19 @@ class ForkServerSandbox(Sandbox):
         *,
         argv: Sequence[str] = (),
         files: Mapping[str, bytes] | None = None,
+        mode: str = "stdin",
+        spec: Mapping[str, str] | None = None,
     ) -> RunResult:
         for name in files or {}:
             if not name or "/" in name or name in (".", "..") or "\0" in name:
                 raise ValueError(f"scratch file names must be plain names, got {name!r}")
+        if mode not in base.MODES:
+            raise ValueError(f"unknown run mode {mode!r}")
+        nonce = base.new_nonce()
         payload = json.dumps(
-            {"code": code, "argv": list(argv), "files": {k: bytes(v).hex() for k, v in (files or {}).items()}}
-        ).encode()
+            {"code": code, "argv": list(argv), "files": {k: bytes(v).hex() for k, v in (files or {}).items()},
+             "nonce": nonce, "mode": mode, "spec": dict(spec or {})}
+        ).encode("utf-8", "surrogatepass")
         header = json.dumps(
             {
                 "op": "run",
@@ -354,12 +352,18 @@ class ForkServerSandbox(Sandbox):
         with self._lock:
             fds: list[int] = []
             try:
-                fds = [memfd("payload", payload), memfd("stdin", stdin), memfd("stdout"), memfd("stderr"), memfd("side")]
+                side, side_writer = side_channel()
+                fds = [memfd("payload", payload), input_memfd(stdin), memfd("stdout"), memfd("stderr"), side_writer, side]
                 zygote = self._zygote()
-                reply = self._exchange(zygote, header, fds, limits)
+                reply = self._exchange(zygote, header, fds[:5], limits)
                 if reply is None:
-                    return RunResult(status=base.SANDBOX_ERROR, error="the sandbox zygote died or stopped answering; restarted")
-                return self._result(reply, fds, limits)
+                    return RunResult(status=base.SANDBOX_ERROR, mode=mode, error="the sandbox zygote died or stopped answering; restarted")
+                if reply.get("replace"):  # it could not clean up after this test: it exits, the next run starts afresh
+                    self.replaced.append(str(reply["replace"])[:300])
+                    self._holder[0] = None
+                    zygote.close("graceful")
+                    self.restarts += 1
+                return self._result(reply, fds, limits, nonce, mode)
             except OSError as exc:
                 return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
             finally:
@@ -381,23 +385,24 @@ class ForkServerSandbox(Sandbox):
             self.restarts += 1
             return None
 
-    def _result(self, reply: dict[str, object], fds: list[int], limits: Limits) -> RunResult:
-        _payload, stdin_fd, stdout_fd, stderr_fd, side_fd = fds
+    def _result(self, reply: dict[str, object], fds: list[int], limits: Limits, nonce: str, mode: str) -> RunResult:
+        _payload, stdin_fd, stdout_fd, stderr_fd, _side_writer, side_fd = fds
         output = limits.output_mb * MB
         out_size = os.fstat(stdout_fd).st_size
-        phase, exception = parse_side_channel(read_fd(side_fd, 4096))
+        records = base.read_records(read_fd(side_fd, SIDE_LIMIT), nonce)
+        exception = records.exception
         result = RunResult(
             status=base.EXITED,
+            mode=mode,
             stdout=read_fd(stdout_fd, output),
             stderr_tail=tail_fd(stderr_fd, STDERR_TAIL),
-            exception_phase=phase,
-            exception=exception,
-            stdin_consumed=os.lseek(stdin_fd, 0, os.SEEK_CUR) > 0,
+            stdin_consumed=was_read(stdin_fd),
             cpu_s=round(float(reply.get("cpu_s") or 0.0), 4),  # type: ignore[arg-type]
             wall_s=round(float(reply.get("wall_s") or 0.0), 4),  # type: ignore[arg-type]
             peak_memory_mb=round(int(reply.get("peak_bytes") or 0) / MB, 2),  # type: ignore[arg-type]
         )
         result.extra = {"oom_kills": reply.get("oom_kills", 0), "pids_limited": reply.get("pids_limited", False)}
+        records.apply(result)
         if reply.get("killed"):
             result.extra["killed"] = reply["killed"]
         if not reply.get("ok"):

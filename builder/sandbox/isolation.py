@@ -108,6 +108,20 @@ def close_from(first: int) -> None:
     os.closerange(first, os.sysconf("SC_OPEN_MAX"))
 
 
+IPC_RMID = 0
+
+
+def ipc_remove(kind: str, ident: int) -> None:
+    """Remove one SysV IPC object (``kind``: shm, msg or sem)."""
+    if kind == "shm":
+        result = _libc.shmctl(ident, IPC_RMID, None)
+    elif kind == "msg":
+        result = _libc.msgctl(ident, IPC_RMID, None)
+    else:
+        result = _libc.semctl(ident, 0, IPC_RMID)
+    _check(0 if result >= 0 else result, f"{kind}ctl({ident}, IPC_RMID)")
+
+
 def sethostname(name: str) -> None:
     data = name.encode()
     _check(_libc.sethostname(data, len(data)), "sethostname")
@@ -148,7 +162,8 @@ SECCOMP_RET_ALLOW = 0x7FFF0000
 X32_SYSCALL_BIT = 0x40000000
 
 #: syscalls a test program is refused (x86_64 numbers): network, debugging other processes, mounts, namespaces,
-#: kernel keyrings, bpf, perf, kexec and modules, clocks, swap, io_uring, handle-based opens, userfaultfd, ...
+#: kernel keyrings, bpf, perf, kexec and modules, clocks, swap, io_uring, handle-based opens, userfaultfd, System V
+#: IPC and POSIX message queues (objects that would outlive the test), modify_ldt, ...
 DENIED_SYSCALLS_X86_64: dict[str, int] = {
     "socket": 41,
     "connect": 42,
@@ -220,6 +235,27 @@ DENIED_SYSCALLS_X86_64: dict[str, int] = {
     "mount_setattr": 442,
     "quotactl_fd": 443,
     "memfd_secret": 447,
+    # a process's own descriptor table for segments: nothing a test program needs
+    "modify_ldt": 154,
+    # System V IPC and POSIX message queues: kernel objects that outlive a process (a test must leave nothing)
+    "shmget": 29,
+    "shmat": 30,
+    "shmctl": 31,
+    "semget": 64,
+    "semop": 65,
+    "semctl": 66,
+    "shmdt": 67,
+    "msgget": 68,
+    "msgsnd": 69,
+    "msgrcv": 70,
+    "msgctl": 71,
+    "semtimedop": 220,
+    "mq_open": 240,
+    "mq_unlink": 241,
+    "mq_timedsend": 242,
+    "mq_timedreceive": 243,
+    "mq_notify": 244,
+    "mq_getsetattr": 245,
 }
 SYS_CLONE_X86_64 = 56
 SYS_CLONE3_X86_64 = 435

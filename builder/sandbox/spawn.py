@@ -24,11 +24,13 @@ from pathlib import Path
 
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.fdio import memfd, read_fd, tail_fd
+from builder.sandbox.fdio import input_memfd, memfd, read_fd, side_channel, tail_fd, was_read
 
 RUNNER = str(Path(__file__).with_name("runner.py"))
 MB = 1024 * 1024
 STDERR_TAIL = 4096
+#: the most of the side channel read back (a program may flood it with junk; the runner's records come first or last)
+SIDE_LIMIT = 1 << 16
 #: environment of every child: nothing inherited from the caller (no HF_TOKEN, no PATH tricks)
 CHILD_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -43,20 +45,6 @@ CHILD_ENV = {
 #: interpreter flags: no user site-packages, no script/cwd on sys.path. Not -I/-E: the environment is entirely ours
 #: (CHILD_ENV), and PYTHONHASHSEED must take effect.
 PYTHON_FLAGS = ("-s", "-P")
-
-
-def parse_side_channel(data: bytes) -> tuple[str | None, str | None]:
-    """(phase, exception class) from the first JSON line the runner wrote, or (None, None)."""
-    for line in data.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            phase, name = record.get("phase"), record.get("exception")
-            if phase in ("compile", "run") and isinstance(name, str):
-                return phase, name[:100]
-    return None, None
 
 
 def write_scratch_files(scratch: Path, files: Mapping[str, bytes] | None) -> None:
@@ -89,18 +77,24 @@ class SpawnSandbox(Sandbox):
         *,
         argv: Sequence[str] = (),
         files: Mapping[str, bytes] | None = None,
+        mode: str = "stdin",
+        spec: Mapping[str, str] | None = None,
     ) -> RunResult:
+        if mode not in base.MODES:
+            raise ValueError(f"unknown run mode {mode!r}")
         scratch = Path(tempfile.mkdtemp(prefix="builder-run-"))
         fds: list[int] = []
+        nonce = base.new_nonce()
         try:
-            (scratch / "solution.py").write_text(code, encoding="utf-8", errors="surrogateescape")
             write_scratch_files(scratch, files)
-            stdin_fd = memfd("stdin", stdin)
+            payload = json.dumps({"code": code, "argv": list(argv), "nonce": nonce, "mode": mode, "spec": dict(spec or {})})
+            payload_fd = memfd("payload", payload.encode("utf-8", "surrogatepass"))
+            stdin_fd = input_memfd(stdin)
             stdout_fd = memfd("stdout")
             stderr_fd = memfd("stderr")
-            side_r, side_w = os.pipe()
-            fds += [stdin_fd, stdout_fd, stderr_fd, side_r]
-            return self._run(scratch, limits, argv, stdin_fd, stdout_fd, stderr_fd, side_r, side_w)
+            side_fd, side_writer = side_channel()
+            fds += [payload_fd, stdin_fd, stdout_fd, stderr_fd, side_fd, side_writer]
+            return self._run(scratch, limits, payload_fd, stdin_fd, stdout_fd, stderr_fd, (side_fd, side_writer), nonce, mode)
         except OSError as exc:
             return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
         finally:
@@ -112,13 +106,15 @@ class SpawnSandbox(Sandbox):
         self,
         scratch: Path,
         limits: Limits,
-        argv: Sequence[str],
+        payload_fd: int,
         stdin_fd: int,
         stdout_fd: int,
         stderr_fd: int,
-        side_r: int,
-        side_w: int,
+        side: tuple[int, int],
+        nonce: str,
+        mode: str,
     ) -> RunResult:
+        side_fd, side_writer = side
         cpu_soft = max(1, math.ceil(limits.cpu_s))
         memory = limits.memory_mb * MB
         output = limits.output_mb * MB
@@ -136,17 +132,16 @@ class SpawnSandbox(Sandbox):
 
         started = time.monotonic()
         proc = subprocess.Popen(
-            [self.python, *PYTHON_FLAGS, RUNNER, str(side_w), "solution.py", *argv],
+            [self.python, *PYTHON_FLAGS, RUNNER, str(payload_fd), str(side_writer)],
             stdin=stdin_fd,
             stdout=stdout_fd,
             stderr=stderr_fd,
-            pass_fds=(side_w,),
+            pass_fds=(payload_fd, side_writer),
             cwd=scratch,
             env=CHILD_ENV,
             start_new_session=True,
             preexec_fn=set_limits,
         )
-        os.close(side_w)
         timed_out = False
         pidfd = os.pidfd_open(proc.pid)
         try:
@@ -161,25 +156,21 @@ class SpawnSandbox(Sandbox):
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
         _kill_group(proc.pid)  # anything the program left behind in its session
 
-        os.set_blocking(side_r, False)
-        try:
-            side = os.read(side_r, 4096)
-        except BlockingIOError:
-            side = b""
-        phase, exception = parse_side_channel(side)
+        records = base.read_records(read_fd(side_fd, SIDE_LIMIT), nonce)
+        exception = records.exception
         cpu = usage.ru_utime + usage.ru_stime
         out_size = os.fstat(stdout_fd).st_size
         result = RunResult(
             status=base.EXITED,
+            mode=mode,
             stdout=read_fd(stdout_fd, output),
             stderr_tail=tail_fd(stderr_fd, STDERR_TAIL),
-            exception_phase=phase,
-            exception=exception,
-            stdin_consumed=os.lseek(stdin_fd, 0, os.SEEK_CUR) > 0,
+            stdin_consumed=was_read(stdin_fd),
             cpu_s=round(cpu, 4),
             wall_s=round(wall, 4),
             peak_memory_mb=round(usage.ru_maxrss / 1024, 2),
         )
+        records.apply(result)
         if os.WIFSIGNALED(status):
             result.status = base.SIGNALED
             result.signal = os.WTERMSIG(status)

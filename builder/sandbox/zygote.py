@@ -88,6 +88,14 @@ class Zygote:
         self.proc_fd: int | None = None
         self.root_parent_fd: int | None = None
         self.scratch_mb = 64
+        #: a fresh IPC namespace per test (SysV and POSIX IPC die with the test)
+        self.per_test_ipc = False
+        #: scratch dir -> top-level names to keep (the way to a Python environment that lives under it)
+        self.protected: dict[str, tuple[str, ...]] = {}
+        #: scratch dir -> (stashed source, target) binds to redo when the scratch is replaced
+        self.stash: dict[str, tuple[tuple[str, str], ...]] = {}
+        self.notes: dict[str, str] = {}
+        self.root_name = ""
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
@@ -97,8 +105,15 @@ class Zygote:
             except ImportError:
                 pass
         sys.dont_write_bytecode = True
+        package = str(self.config.get("package_root") or os.path.join(os.path.dirname(os.path.abspath(runner.__file__)), "..", ".."))
+        child_sources = {}
+        for name in ("pytest_standin", "unittest_plan"):
+            with open(os.path.join(package, "builder", "sandbox", name + ".py"), encoding="utf-8") as fh:
+                child_sources[name] = fh.read()
         euid = os.geteuid()
         self._try("cgroup", lambda: self._setup_cgroup())
+        if self.cg is not None:
+            self.notes["oom_score_adj"] = self.cg.oom_score_adj
         if "seccomp" not in self.disabled:
             try:
                 program = isolation.build_seccomp_filter() if isolation.seccomp_supported() else None
@@ -123,7 +138,8 @@ class Zygote:
                 if not root_dir:
                     raise OSError("no root directory given")
                 self.root_parent_fd = os.open(os.path.dirname(root_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                self.root_kind = build_root(root_dir, self.uid if self.features.get("uid_possible") else 0, self.scratch_mb)
+                self.root_kind, self.stash = build_root(root_dir, self.uid if self.features.get("uid_possible") else 0, self.scratch_mb)
+                self.protected = {path: tuple(t[len(path) + 1 :].split("/")[0] for _s, t in binds) for path, binds in self.stash.items()}
             except OSError as exc:
                 self.features["mountns"] = False
                 self.errors["mountns"] = f"minimal root: {exc}"
@@ -141,6 +157,13 @@ class Zygote:
         else:
             self.features["nnp"] = True
         self.features.pop("uid_possible", None)
+        self.per_test_ipc = self.features["ipcns"] and _can_unshare_ipc()
+        self.notes["ipc"] = "a fresh IPC namespace per test" if self.per_test_ipc else (
+            "one IPC namespace per zygote, emptied after every test" if self.features["ipcns"] else "the host's IPC namespace: the test's own objects are removed after it")
+        runner.prepare(child_sources)
+        # what the zygote keeps of its configuration: nothing that names a folder of the host
+        self.root_name = os.path.basename(str(self.config.get("root_dir") or ""))
+        self.config = {"tag": self.config.get("tag")}
         self.base_vm = _vm_size()
         gc.collect()
         gc.freeze()  # the preloaded objects are never scanned again: fewer copy-on-write faults in every child
@@ -153,6 +176,7 @@ class Zygote:
             "cgroup_version": self.cg.version if self.cg else None,
             "cgroup_parents": self.cg.parents if self.cg else {},
             "python": sys.version.split()[0],
+            "notes": self.notes,
         }
 
     def _try(self, feature: str, fn) -> None:  # type: ignore[no-untyped-def]
@@ -282,6 +306,8 @@ class Zygote:
                 self.sock.send(json.dumps(reply).encode())
             except OSError:
                 return
+            if reply.get("replace"):  # never reused dirty: the supervisor starts a fresh zygote for the next test
+                return
 
     def run(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
         if len(fds) != 5:
@@ -297,6 +323,7 @@ class Zygote:
             scratch, host_scratch = "/tmp", None  # our private tmpfs, emptied after every test
         else:
             scratch = host_scratch = tempfile.mkdtemp(prefix="builder-run-")
+        host_dirty: str | None = None
         setup_r, setup_w = os.pipe()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
@@ -323,21 +350,44 @@ class Zygote:
             if setup_w >= 0:
                 os.close(setup_w)
             if host_scratch:
-                shutil.rmtree(host_scratch, ignore_errors=True)
+                host_dirty = remove_tree(host_scratch)
         reply: dict[str, object] = {"ok": not setup_error, "killed": killed, "wall_s": wall, "status": None if killed else status}
         if setup_error:
             reply["error"] = setup_error
         if self.cg is not None and snap is not None:
             usage_cg = self.cg.measure(snap)
-            self.cg.relax()
             reply.update(cpu_s=usage_cg.cpu_s, peak_bytes=usage_cg.peak_bytes, oom_kills=usage_cg.oom_kills, pids_limited=usage_cg.pids_limited)
         else:  # no CPU accounting group: what the test's tree cost, as reaped children
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
             reply.update(cpu_s=cpu, peak_bytes=usage.ru_maxrss * 1024, oom_kills=0, pids_limited=False)
-        if self.features["mountns"]:
-            _wipe(SCRATCH_DIRS)
+        dirty = host_dirty or self._clean_up()
+        if dirty:
+            reply["replace"] = dirty
         return reply
+
+    def _clean_up(self) -> str | None:
+        """Leave nothing of the test behind; return why the zygote must be replaced, or None.
+
+        Whatever a program left (files of any kind, any depth, any mode, names at the path length limit), the scratch
+        is either emptied or replaced by a fresh tmpfs; if even that fails, or the IPC namespace still holds objects,
+        the zygote reports itself dirty and exits after this reply.
+        """
+        try:
+            if self.features["mountns"]:
+                for path in SCRATCH_DIRS:
+                    if not _wipe_flat(path, self.protected.get(path, ())):
+                        remount_scratch(path, self.scratch_mb, self.stash.get(path, ()))
+            if not self.per_test_ipc:  # the test shared our IPC namespace: remove what it created there
+                owner = None if self.features["ipcns"] else self.uid
+                leftovers = sysv_ipc_objects(owner)
+                if leftovers:
+                    remove_sysv_ipc(leftovers)
+                    if sysv_ipc_objects(owner):
+                        return f"IPC objects outlived the test: {sysv_ipc_objects(owner)[:3]}"
+        except Exception as exc:  # noqa: BLE001 - any failure to clean means: never reuse this zygote
+            return f"cleanup failed: {type(exc).__name__}: {exc}"
+        return None
 
     def _end_tree(self) -> None:
         """Kill and reap every process the test left (orphans are ours: we are PID 1 or a child subreaper)."""
@@ -393,7 +443,8 @@ class Zygote:
     def _size_scratch(self, size_mb: int) -> None:
         if size_mb != self.scratch_mb:
             for path in SCRATCH_DIRS:
-                isolation.mount(None, path, None, isolation.MS_REMOUNT | isolation.MS_NOSUID | isolation.MS_NODEV, f"size={size_mb}m")
+                flags = isolation.MS_REMOUNT | isolation.MS_NOSUID | isolation.MS_NODEV | (isolation.MS_NOEXEC if path == "/dev/shm" else 0)
+                isolation.mount(None, path, None, flags, f"size={size_mb}m")
             self.scratch_mb = size_mb
 
     # ---------------------------------------------------------------------------------------------- program --
@@ -419,7 +470,12 @@ class Zygote:
             os.chown(path, uid, gid)
         code: str = payload["code"]
         argv: list[str] = payload.get("argv", [])
+        nonce, mode, spec = str(payload["nonce"]), str(payload.get("mode") or "stdin"), payload.get("spec")
         del payload
+        if self.per_test_ipc:  # System V and POSIX IPC of this test die with it
+            isolation.unshare(isolation.CLONE_NEWIPC)
+        if self.cg is not None:  # the test's own memory group: a memory kill can only hit this test
+            self.cg.join_test()
         # move every fd out of the 0..4 range first, then into place: stdin, stdout, stderr, side channel, setup pipe
         moved = [os.dup(fd) for fd in (*fds[1:], setup_w)]
         for target, fd in enumerate(moved):
@@ -454,19 +510,23 @@ class Zygote:
         atexit._clear()  # the zygote's own exit handlers are not the program's
         linecache.cache["solution.py"] = (len(code), None, code.splitlines(True), "solution.py")  # tracebacks show lines
         os.close(4)  # setup done: from here on, anything is the program's own doing
-        status = runner.execute(code, 3, argv)
+        status = runner.execute(code, 3, argv, nonce=nonce, mode=mode, spec=spec)
         os._exit(_finalize_like_cpython(status))
 
 
 # ------------------------------------------------------------------------------------------------------ root --
-def build_root(root: str, uid: int, scratch_mb: int) -> str:
-    """Mount a minimal read-only root at ``root`` and pivot into it; returns "pivot_root" or "chroot".
+def build_root(root: str, uid: int, scratch_mb: int) -> tuple[str, dict[str, tuple[tuple[str, str], ...]]]:
+    """Mount a minimal read-only root at ``root`` and pivot into it.
+
+    Returns how ("pivot_root" or "chroot") and the binds to redo whenever a scratch tmpfs is replaced: a Python
+    environment that lives under ``/tmp`` or ``/dev/shm`` (a venv in /tmp is common in CI) is bound at its own path on
+    top of the scratch tmpfs, from a root-only stash, so programs import from it as everywhere else.
 
     On top of the read-only root: ``/proc`` (a procfs with ``hidepid=2``: a program sees only processes of its own
     throwaway uid, i.e. its own test's, and the test's PID namespace holds nothing else), and two small tmpfs,
-    ``/tmp`` (the scratch and working directory, owned by the throwaway uid) and ``/dev/shm``, that the zygote empties
-    after every test. No mount happens per test: a mount namespace per test cost ~5 ms here (its teardown waits for
-    RCU grace periods), more than everything else together.
+    ``/tmp`` (the scratch and working directory, root-owned and sticky like a real /tmp) and ``/dev/shm``, that the
+    zygote empties (or replaces) after every test. No mount happens per test in the common case: a mount namespace
+    per test cost ~5 ms here (its teardown waits for RCU grace periods), more than everything else together.
     """
     M = isolation
     M.mount("tmpfs", root, "tmpfs", M.MS_NOSUID | M.MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
@@ -475,11 +535,24 @@ def build_root(root: str, uid: int, scratch_mb: int) -> str:
     def covered(path: str) -> bool:
         return any(path == b or path.startswith(b.rstrip("/") + "/") for b in bound)
 
+    def under_scratch(path: str) -> str | None:
+        return next((d for d in SCRATCH_DIRS if path.startswith(d + "/")), None)
+
+    stashed: dict[str, list[tuple[str, str]]] = {}
+
     def bind_dir(path: str) -> None:
         if covered(path) or not os.path.isdir(path):
             return
-        os.makedirs(root + path, exist_ok=True)
-        M.bind_mount(path, root + path, readonly=True, extra=M.MS_NODEV)
+        scratch = under_scratch(path)
+        if scratch is not None:
+            stash = f"/.stash/{sum(len(v) for v in stashed.values())}"
+            os.makedirs(root + stash, exist_ok=True)
+            os.chmod(root + "/.stash", 0o700)
+            M.bind_mount(path, root + stash, readonly=True, extra=M.MS_NODEV)
+            stashed.setdefault(scratch, []).append((stash, path))
+        else:
+            os.makedirs(root + path, exist_ok=True)
+            M.bind_mount(path, root + path, readonly=True, extra=M.MS_NODEV)
         bound.append(path)
 
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -487,16 +560,11 @@ def build_root(root: str, uid: int, scratch_mb: int) -> str:
             os.symlink(os.readlink(top), root + top)
         elif os.path.isdir(top):
             bind_dir(top)
-    python_dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    python_dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    for entry in sys.path:
-        if entry and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
-            python_dirs.add(entry)
-    for path in sorted({os.path.realpath(p) for p in python_dirs if p}, key=len):
+    for path in sorted({os.path.realpath(p) for p in python_dirs() if p}, key=len):
         if path != "/" and os.path.isdir(path):
             bind_dir(path)
-    for path in sorted({p for p in python_dirs if p and os.path.realpath(p) != p and not os.path.exists(root + p)}):
-        if os.path.islink(path) and not covered(path):  # a symlinked prefix: same link inside
+    for path in sorted({p for p in python_dirs() if p and os.path.realpath(p) != p and not os.path.exists(root + p)}):
+        if os.path.islink(path) and not covered(path) and under_scratch(path) is None:  # a symlinked prefix: same link inside
             os.makedirs(os.path.dirname(root + path), exist_ok=True)
             os.symlink(os.readlink(path), root + path)
     os.makedirs(root + "/etc", exist_ok=True)
@@ -532,36 +600,134 @@ def build_root(root: str, uid: int, scratch_mb: int) -> str:
     os.chdir("/")
     M.mount(None, "/", None, M.MS_REMOUNT | M.MS_RDONLY | M.MS_NOSUID | M.MS_NODEV)
     M.mount("proc", "/proc", "proc", M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC, "hidepid=2")
-    M.mount("tmpfs", "/tmp", "tmpfs", M.MS_NOSUID | M.MS_NODEV, f"size={scratch_mb}m,nr_inodes=16384,mode=0700,uid={uid},gid={uid}")
-    M.mount("tmpfs", "/dev/shm", "tmpfs", M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC, f"size={scratch_mb}m,nr_inodes=4096,mode=1777")
-    return kind
+    for path in SCRATCH_DIRS:
+        flags = M.MS_NOSUID | M.MS_NODEV | (M.MS_NOEXEC if path == "/dev/shm" else 0)
+        M.mount("tmpfs", path, "tmpfs", flags, scratch_options(path, scratch_mb))
+        for source, target in stashed.get(path, ()):
+            _bind_stashed(source, target)
+    return kind, {k: tuple(v) for k, v in stashed.items()}
+
+
+def python_dirs() -> set[str]:
+    """The folders this interpreter and its packages live in (what the sandbox root must show)."""
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    dirs.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    for entry in sys.path:
+        if entry and ("site-packages" in entry or "dist-packages" in entry or entry.startswith(sys.base_prefix)):
+            dirs.add(entry)
+    return dirs
 
 
 SCRATCH_DIRS = ("/tmp", "/dev/shm")
-SCRATCH_MODES = {"/tmp": 0o700, "/dev/shm": 0o1777}
+SCRATCH_MODE = 0o1777
 
 
-def _wipe(paths: tuple[str, ...]) -> None:
-    """Empty the scratch directories (as root: whatever modes the program left) and restore their modes."""
-    for path in paths:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, onerror=_force_remove)
-                    else:
-                        os.unlink(entry.path)
-                except OSError:
-                    pass
-        os.chmod(path, SCRATCH_MODES[path])
+def scratch_options(path: str, size_mb: int) -> str:
+    inodes = 16384 if path == "/tmp" else 4096
+    return f"size={size_mb}m,nr_inodes={inodes},mode={SCRATCH_MODE:o}"
 
 
-def _force_remove(func, path, _exc_info) -> None:  # type: ignore[no-untyped-def]
+def _wipe_flat(path: str, keep: tuple[str, ...] = ()) -> bool:
+    """Empty ``path`` of plain entries (files, links, fifos) and restore its mode; False when it holds anything more
+    (a directory, an entry that will not go), which the caller answers by replacing the whole tmpfs."""
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name in keep:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                return False
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                return False
+    st = os.lstat(path)
+    if st.st_mode & 0o7777 != SCRATCH_MODE or st.st_uid != 0 or st.st_gid != 0:
+        return False
+    return True
+
+
+def remove_tree(top: str) -> str | None:
+    """Delete ``top`` and everything in it, whatever a program left there: any depth (no recursion), any name length
+    (no full paths: it walks with chdir), any mode. Returns None, or why something is left."""
+    stack: list[str] = []
     try:
-        os.chmod(os.path.dirname(path), 0o700)
-        func(path)
-    except OSError:
-        pass
+        os.chdir(top)
+        while True:
+            descended = False
+            with os.scandir(".") as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        os.chmod(entry.name, 0o700)
+                        os.chdir(entry.name)
+                        stack.append(entry.name)
+                        descended = True
+                        break
+                    os.unlink(entry.name)
+            if descended:
+                continue
+            if not stack:
+                break
+            os.chdir("..")
+            os.rmdir(stack.pop())
+        os.chdir("/")
+        os.rmdir(top)
+        return None
+    except OSError as exc:
+        try:
+            os.chdir("/")
+        except OSError:
+            pass
+        return f"could not remove {top}: {exc}"
+
+
+def remount_scratch(path: str, size_mb: int, stash: tuple[tuple[str, str], ...] = ()) -> None:
+    """Replace the scratch tmpfs at ``path`` by a fresh, empty one (and re-bind what lives under it)."""
+    M = isolation
+    M.umount2(path, M.MNT_DETACH)
+    flags = M.MS_NOSUID | M.MS_NODEV | (M.MS_NOEXEC if path == "/dev/shm" else 0)
+    M.mount("tmpfs", path, "tmpfs", flags, scratch_options(path, size_mb))
+    for source, target in stash:
+        _bind_stashed(source, target)
+
+
+def _bind_stashed(source: str, target: str) -> None:
+    """Bind a folder kept under ``/.stash`` (e.g. a Python environment that lives under /tmp) at ``target``."""
+    parts = target.strip("/").split("/")
+    for i in range(2, len(parts) + 1):
+        folder = "/" + "/".join(parts[:i])
+        if not os.path.isdir(folder):
+            os.mkdir(folder, 0o755)
+    isolation.bind_mount(source, target, readonly=True, extra=isolation.MS_NODEV)
+
+
+# --- IPC ----------------------------------------------------------------------------------------------------------
+SYSVIPC = {"shm": "/proc/sysvipc/shm", "msg": "/proc/sysvipc/msg", "sem": "/proc/sysvipc/sem"}
+
+
+def sysv_ipc_objects(owner: int | None = None) -> list[tuple[str, int]]:
+    """(kind, id) of the SysV IPC objects of this IPC namespace (those of uid ``owner`` only, when given)."""
+    found = []
+    for kind, path in SYSVIPC.items():
+        try:
+            with open(path, encoding="ascii") as fh:
+                header, *lines = fh.read().splitlines()
+        except (OSError, ValueError):
+            continue
+        columns = header.split()
+        uid_at = columns.index("uid") if "uid" in columns else None
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 2:
+                continue
+            if owner is not None and (uid_at is None or len(fields) <= uid_at or int(fields[uid_at]) != owner):
+                continue
+            found.append((kind, int(fields[1])))
+    return found
+
+
+def remove_sysv_ipc(objects: list[tuple[str, int]]) -> None:
+    for kind, ident in objects:
+        isolation.ipc_remove(kind, ident)
 
 
 # ----------------------------------------------------------------------------------------------------- utils --
@@ -588,6 +754,19 @@ def _setrlimit(which: int, soft: int, hard: int) -> None:
         hard = cur_hard
         soft = min(soft, hard) if soft != resource.RLIM_INFINITY else hard
     resource.setrlimit(which, (soft, hard))
+
+
+def _can_unshare_ipc() -> bool:
+    """Can a forked test process get its own IPC namespace here? (tried once, in a throwaway child)"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.unshare(isolation.CLONE_NEWIPC)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
 
 
 def _world_readable(path: str) -> bool:
@@ -680,9 +859,8 @@ def _finalize_like_cpython(status: int) -> int:
     return status
 
 
-def main() -> None:
-    config = json.loads(sys.argv[1])
-    sock = socket.socket(fileno=int(config["fd"]))
+def main(config: dict[str, object], sock: socket.socket) -> None:
+    """Set up, say hello, serve runs until the supervisor leaves (started by :mod:`builder.sandbox.boot`)."""
     zygote = Zygote(config, sock)
     try:
         hello = zygote.setup()
@@ -702,6 +880,6 @@ def main() -> None:
                 pass
         if zygote.root_parent_fd is not None:  # the (empty) mount point on the host
             try:
-                os.rmdir(os.path.basename(str(zygote.config["root_dir"])), dir_fd=zygote.root_parent_fd)
+                os.rmdir(zygote.root_name, dir_fd=zygote.root_parent_fd)
             except OSError:
                 pass
