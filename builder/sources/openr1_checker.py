@@ -48,7 +48,7 @@ def _prepared(path: str, name: str, *, strip_cr: bool, drop_empty: bool) -> str:
     return name
 
 
-def run(source: str, argv: list) -> int:
+def run(source: str, argv: list[str]) -> int:
     """Run the generated checker on (input, candidate output, expected answer); 0 accepts, 1 rejects."""
     input_path, output_path, answer_path = argv[:3]
     checker_input = _prepared(input_path, "cf_input.txt", strip_cr=True, drop_empty=False)
