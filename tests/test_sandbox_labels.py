@@ -553,6 +553,14 @@ FORGERIES: dict[str, str] = {
         sys.modules["pytest"] = fake
         sys.modules["_pytest"] = fake
     """,
+    "replaced_stdlib_module": """
+        import sys, types
+        fake = types.ModuleType("math")
+        fake.isclose = lambda *a, **k: True
+        sys.modules["math"] = fake
+        import unittest
+        sys.modules["unittest"] = types.SimpleNamespace(TestCase=object)
+    """,
     "patched_stdlib_math": """
         import math
         math.isclose = lambda *a, **k: True

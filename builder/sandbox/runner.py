@@ -76,8 +76,9 @@ def prepare(sources: dict[str, str] | None = None) -> None:
     skip = {"__main__", "builtins", "sys"}
     _STATE.update(
         builtins=dict(builtins.__dict__),
-        modules=[(mod, dict(mod.__dict__)) for name, mod in list(sys.modules.items())
+        modules=[(name, mod, dict(mod.__dict__)) for name, mod in list(sys.modules.items())
                  if isinstance(mod, types.ModuleType) and name not in skip],
+        sysmods=sys.modules,
         standin=standin,
         plan=plan,
     )
@@ -283,16 +284,20 @@ _MISSING = object()
 
 
 def _restore(state: dict) -> None:
-    """Undo what the solution's import-time code did to builtins, to the modules loaded before it and to
-    ``unittest.TestCase``: every binding that existed then and was changed or removed gets its old value back (new
-    bindings stay: a submodule the solution imported is still there for the test). Uses only the methods of built-in
-    types, never a builtin function the solution could have replaced."""
+    """Undo what the solution's import-time code did to builtins, to the modules loaded before it (their
+    ``sys.modules`` entries and their dicts) and to ``unittest.TestCase``: every binding that existed then and was
+    changed or removed gets its old value back (new bindings stay: a submodule the solution imported is still there
+    for the test). Uses only the methods of built-in types, never a builtin function the solution could have
+    replaced."""
     missing = _MISSING
     current = builtins.__dict__
     for key, value in state["builtins"].items():
         if current.get(key, missing) is not value:
             current[key] = value
-    for mod, saved in state["modules"]:
+    sysmods = state["sysmods"]
+    for name, mod, saved in state["modules"]:
+        if sysmods.get(name, missing) is not mod:
+            sysmods[name] = mod
         current = mod.__dict__
         for key, value in saved.items():
             if current.get(key, missing) is not value:
