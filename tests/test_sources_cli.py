@@ -15,7 +15,7 @@ from builder.io import load_problems
 from builder.schema import SOLUTION_FEATURES
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
-from make_fixtures import FOLDERS  # noqa: E402
+from make_fixtures import FOLDERS, KODCODE_TEST_CODE  # noqa: E402
 
 
 def _run(*args: str):
@@ -35,10 +35,16 @@ def test_problems_writes_parquet_and_quarantine(tmp_path: Path) -> None:
     assert not (tmp_path / "cf.solutions.parquet").exists()  # open-r1/codeforces rows carry no solutions
 
 
-@pytest.mark.parametrize("kind", ["taco", "apps", "livecodebench"])
-def test_script_repository_folders_load(kind: str, tmp_path: Path) -> None:
-    """A folder named like the repository, loading script included, which ``datasets`` 5 alone refuses."""
-    result = _run("--source", kind, "--path", str(FOLDERS[kind]), "--out", str(tmp_path / "p.jsonl"))
+@pytest.mark.parametrize(
+    ("kind", "folder", "subset"),
+    [(kind, folder, "codeforces" if kind == "deepcoder" else None) for kind, folder in FOLDERS.items()]
+    + [("kodcode", KODCODE_TEST_CODE, None)],
+)
+def test_every_upstream_shaped_folder_loads(kind: str, folder: Path, subset: str | None, tmp_path: Path) -> None:
+    """Each fixture folder, named and laid out like its upstream repository (loading script included for TACO, APPS
+    and LiveCodeBench, which ``datasets`` 5 alone refuses), through ``builder problems --path FOLDER``."""
+    args = ["--source", kind, "--path", str(folder), "--out", str(tmp_path / "p.jsonl")] + (["--subset", subset] if subset else [])
+    result = _run(*args)
     assert result.exit_code == 0, result.output
     assert len(load_problems(str(tmp_path / "p.jsonl"))[0]) > 0
 
