@@ -13,7 +13,11 @@ In one run, with the same programs and inputs:
 Every output is checked, so a fast but wrong executor shows up as errors. The machine's load matters (these are
 wall-clock numbers): run it on a quiet machine and report the load average printed with the results.
 
-    python bench/bench_sandbox.py [--tests 600] [--workers 2] [--json out.json]
+    python bench/bench_sandbox.py [--tests 600] [--workers 2] [--json out.json] [--baseline-rev REV]
+
+``--baseline-rev REV`` also measures the fork-server of an earlier git revision (its ``builder/`` package, extracted
+into a temporary folder and run in a subprocess) on the same tests, between two runs of the current one: what the
+changes since REV cost per test, as a ratio measured in one run.
 """
 
 from __future__ import annotations
@@ -22,11 +26,18 @@ import argparse
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+if "--package-root" in sys.argv:  # a baseline revision's package, for --baseline-rev
+    sys.path.insert(0, sys.argv[sys.argv.index("--package-root") + 1])
+else:
+    sys.path.insert(0, str(REPO))
 
 from builder.sandbox.base import Limits  # noqa: E402
 
@@ -163,13 +174,32 @@ def latency(kind: str, items: list[tuple[str, bytes, bytes]]) -> dict[str, float
     return {"tests": total, "correct": ok, "seconds": elapsed, "ms_per_test": 1000 * elapsed / total}
 
 
+def baseline_latency(rev: str, n_tests: int) -> dict[str, float]:
+    """Per-test latency of the fork-server at git revision ``rev``, measured in a subprocess."""
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "builder"], check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        out = subprocess.run(
+            [sys.executable, __file__, "--latency-only", "--latency-tests", str(n_tests), "--package-root", tmp],
+            check=True, capture_output=True, text=True, cwd=tmp,
+        ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=600, help="tests per executor in the throughput run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-tests", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument("--baseline-rev", default=None, help="also measure the fork-server of this git revision")
+    parser.add_argument("--latency-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--package-root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.latency_only:
+        print(json.dumps(latency("forkserver", workload(args.latency_tests))))
+        return
 
     from builder.sandbox.forkserver import ForkServerSandbox
 
@@ -183,6 +213,11 @@ def main() -> None:
     lat_items = workload(args.latency_tests)
     bare = bare_fork_exec(lat_items)
     fork_lat = latency("forkserver", lat_items)
+    baseline = None
+    if args.baseline_rev:
+        baseline = baseline_latency(args.baseline_rev, args.latency_tests)
+        again = latency("forkserver", lat_items)  # the current one again, after the baseline: less drift
+        fork_lat = {k: (fork_lat[k] + again[k]) / 2 for k in fork_lat}
     load_after = os.getloadavg()
 
     ratio = fork_tp["tests_per_s"] / spawn_tp["tests_per_s"]
@@ -198,6 +233,10 @@ def main() -> None:
     for name, r in (("bare fork+exec(code)", bare), ("fork-server", fork_lat)):
         print(f"{name:<28}{r['tests']:>7}{r['correct']:>9}{r['seconds']:>9.2f}{r['ms_per_test']:>10.2f}")
     print(f"per-test cost of the fork-server vs bare fork+exec: {overhead:.1f}x (target <= 4)")
+    if baseline is not None:
+        print(f"{'fork-server @ ' + args.baseline_rev[:10]:<28}{baseline['tests']:>7.0f}{baseline['correct']:>9.0f}"
+              f"{baseline['seconds']:>9.2f}{baseline['ms_per_test']:>10.2f}")
+        print(f"cost of the changes since {args.baseline_rev[:10]}: {fork_lat['ms_per_test'] / baseline['ms_per_test']:.2f}x per test")
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -212,6 +251,7 @@ def main() -> None:
                     "bare_fork_exec": bare,
                     "forkserver_latency": fork_lat,
                     "overhead_vs_bare": overhead,
+                    "baseline": {"rev": args.baseline_rev, **baseline} if baseline else None,
                 },
                 indent=2,
             )
