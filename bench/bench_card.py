@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -48,8 +47,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     build_s = None
     if not (args.reuse and (args.out / "build.json").exists()):
-        from builder.dist import write_dist
-        from builder.synthetic import synthetic_candidates, synthetic_problems
+        from builder.dataset.dist import write_dist
+        from fakes.synthetic import synthetic_candidates, synthetic_problems
 
         shutil.rmtree(args.out, ignore_errors=True)
         t = time.perf_counter()

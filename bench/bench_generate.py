@@ -35,7 +35,7 @@ def load(path: Path, count: int | None):
     """The problems (cycled with suffixed ids up to ``count``, when more are asked for than the file has)."""
     from datasets import concatenate_datasets
 
-    from builder.io import load_problems
+    from builder.core.tables import load_problems
 
     problems, _ = load_problems(str(path))
     if count is None or count == len(problems):
@@ -77,14 +77,14 @@ def main() -> None:
     from builder.generate import GenerationSettings, generate_stage, request_seed
     from builder.generate.base import sampling_kwargs
     from builder.generate.vllm_engine import VLLMBackend
-    from builder.prompt import build_messages
+    from builder.core.prompt import build_messages
     from builder.recipe import ModelSpec, PromptSpec, SamplingSpec
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     try:
         model_path = args.model
         if model_path is None:
-            from tinymodel import make_tiny_model
+            from fakes.tinymodel import make_tiny_model
 
             model_path = str(make_tiny_model(scratch / "model", size=args.make_model, max_len=args.max_model_len))
         problems = load(args.problems_file, args.problems)

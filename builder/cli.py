@@ -42,7 +42,7 @@ def verify(
     split: str,
 ) -> None:
     """Extract, execute and judge candidate solutions against problems with tests."""
-    from builder.execute import ExecutionConfig
+    from builder.judge.execute import ExecutionConfig
     from builder.verify import summary_lines, verify as run_verify
 
     config = ExecutionConfig(
@@ -66,8 +66,8 @@ def card(dist: str, check: bool) -> None:
     """Re-render the statistics, charts and dataset card of DIST from its parquet files alone."""
     from pathlib import Path
 
-    from builder.dist import check_card, render_card
-    from builder.errors import UserError
+    from builder.dataset.dist import check_card, render_card
+    from builder.core.errors import UserError
 
     if not Path(dist).is_dir():
         raise UserError(f"no such dataset folder: {dist}")
@@ -159,7 +159,7 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
     for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{verdict:>15} {count}")
     if result.meta.get("limits"):
-        from builder.execute import limits_line
+        from builder.judge.execute import limits_line
 
         click.echo(limits_line(result.meta["limits"]))
     if result.quarantined:
@@ -183,8 +183,8 @@ def problems_command(kind: str, path: str | None, subset: str | None, split: str
     """Load one source, normalize it into the problem schema and write it (input for `builder verify`)."""
     from pathlib import Path
 
-    from builder.io import write_table
-    from builder.sources.collect import collect_problems
+    from builder.core.tables import write_table
+    from builder.problems.stage import collect_problems
 
     spec = {"kind": kind, "path": path, "subset": subset, "split": split, "limit": limit, "max_tests": max_tests}
     collected = collect_problems([spec], dedup=dedup, benchmark=benchmark, threshold=threshold, num_proc=num_proc)

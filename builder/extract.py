@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 from datasets import Dataset, Features
 
-from builder.schema import EXTRACTION_FEATURES
+from builder.core.schema import EXTRACTION_FEATURES
 
 EXTRACTED = "extracted"
 GIVEN = "given"

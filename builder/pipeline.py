@@ -2,14 +2,14 @@
 
 Stages, each a ``datasets.Dataset`` in and out:
 
-1. load every ``[[sources]]`` table with :func:`builder.sources.load_source` (bad rows are quarantined with their
+1. load every ``[[sources]]`` table with :func:`builder.problems.sources.load_source` (bad rows are quarantined with their
    reason into ``work/<name>/quarantine.jsonl`` and counted; a problem id seen in an earlier source is quarantined
    as a duplicate);
 2. :func:`builder.generate.generate_stage` (chunked and cached under ``work/<name>/generate/``: a killed build
    regenerates only the chunks that had not finished);
 3. :func:`builder.extract.extract_stage`;
-4. :func:`builder.execute.execute_stage` (every candidate in the sandbox, ``[execution] workers`` processes);
-5. :func:`builder.dist.write_dist` writes the configs, charts, card and ``build.json``.
+4. :func:`builder.judge.execute.execute_stage` (every candidate in the sandbox, ``[execution] workers`` processes);
+5. :func:`builder.dataset.dist.write_dist` writes the configs, charts, card and ``build.json``.
 
 The sandbox is set up before generation, so a machine that cannot run candidates safely fails in seconds, not after
 hours of sampling.
@@ -29,10 +29,10 @@ from typing import Any
 from datasets import Dataset, concatenate_datasets
 
 from builder import __version__
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.generate import Backend, GenerationReport, GenerationSettings, generate_stage
 from builder.recipe import Recipe, SourceSpec
-from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
+from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES
 
 
 @dataclass
@@ -69,7 +69,7 @@ def _license_of(problems: Dataset) -> str | None:
 
 
 def _load_source(src: SourceSpec) -> tuple[Dataset, Dataset, str | None]:
-    from builder.sources import load_source
+    from builder.problems.sources import load_source
 
     result = load_source(src.kind, src.path, subset=src.subset, split=src.split, limit=src.limit, **src.options)
     problems = result.problems
@@ -83,7 +83,7 @@ def _load_source(src: SourceSpec) -> tuple[Dataset, Dataset, str | None]:
 
 def load_recipe_problems(recipe: Recipe) -> tuple[Dataset, Dataset, list[SourceInfo]]:
     """Every source's problems in recipe order (ids unique across sources), the quarantined rows, per-source counts."""
-    from builder.io import quarantine_rows
+    from builder.core.tables import quarantine_rows
 
     parts: list[Dataset] = []
     quarantines: list[Dataset] = []
@@ -140,7 +140,7 @@ def build_meta(
 ) -> dict[str, Any]:
     """``build.json``: deterministic (no timestamps, no absolute paths of this machine).
 
-    ``limits`` is :func:`builder.execute.limits_report` (the mode, the values and how many problems ran under their
+    ``limits`` is :func:`builder.judge.execute.limits_report` (the mode, the values and how many problems ran under their
     own, a capped, a default or a flat limit); without it only the recipe's values are recorded.
     """
     if limits is None:
@@ -165,7 +165,7 @@ def build_meta(
 
 def _write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: dict[str, Any]) -> None:
     try:
-        from builder.dist import write_dist
+        from builder.dataset.dist import write_dist
     except ImportError:  # the configs/card stage is not installed: write the judged candidates and build.json
         folder = dist_dir / "candidates"
         folder.mkdir(parents=True, exist_ok=True)
@@ -179,8 +179,8 @@ def _write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: di
 
 
 def execution_config(recipe: Recipe) -> Any:
-    """The recipe's ``[execution]`` as the executor's :class:`builder.execute.ExecutionConfig`."""
-    from builder.execute import ExecutionConfig
+    """The recipe's ``[execution]`` as the executor's :class:`builder.judge.execute.ExecutionConfig`."""
+    from builder.judge.execute import ExecutionConfig
 
     e = recipe.execution
     return ExecutionConfig(
@@ -202,7 +202,7 @@ def build(
     echo: Callable[[str], None] = print,
 ) -> BuildResult:
     """Run the whole build for a recipe and write ``<dist_root>/<name>/``."""
-    from builder.execute import execute_stage, limits_line, limits_report
+    from builder.judge.execute import execute_stage, limits_line, limits_report
     from builder.extract import extract_stage
     from builder.sandbox import make_sandbox
 

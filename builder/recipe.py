@@ -1,7 +1,7 @@
 """Recipes: a TOML file -> frozen dataclasses, validated with one clear line per mistake.
 
 Every table and key is checked: an unknown key, a wrong type or an out-of-range value raises
-:class:`builder.errors.UserError` naming the key (``recipes/x.toml: sampling.n must be an integer >= 1, got 0``).
+:class:`builder.core.errors.UserError` naming the key (``recipes/x.toml: sampling.n must be an integer >= 1, got 0``).
 Command-line overrides go through :func:`apply_overrides`, which re-validates and returns one note per flag
 (``note: --n overrides recipe value 8 -> 2``).
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from builder.errors import UserError
-from builder.prompt import DEFAULT_SYSTEM, DEFAULT_USER
+from builder.core.errors import UserError
+from builder.core.prompt import DEFAULT_SYSTEM, DEFAULT_USER
 
 SOURCE_KINDS = ("local", "codeforces", "deepcoder", "taco", "apps", "code_contests", "livecodebench", "kodcode")
 BACKENDS = ("vllm", "openai")
@@ -38,7 +38,7 @@ class SourceSpec:
     subset: str | None = None
     split: str = "train"
     limit: int | None = None
-    #: extra options for the source loader (``builder.sources.load_source(**options)``)
+    #: extra options for the source loader (``builder.problems.sources.load_source(**options)``)
     options: dict[str, Any] = field(default_factory=dict, hash=False)
 
 

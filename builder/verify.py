@@ -8,11 +8,11 @@ from pathlib import Path
 
 from datasets import Dataset, concatenate_datasets
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.execute import ExecutionConfig, execute_stage, limits_line, limits_report
-from builder.io import load_candidates, load_problems, quarantine_rows, write_table
-from builder.schema import CANDIDATE_FEATURES
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.execute import ExecutionConfig, execute_stage, limits_line, limits_report
+from builder.core.tables import load_candidates, load_problems, quarantine_rows, write_table
+from builder.core.schema import CANDIDATE_FEATURES
 
 
 @dataclass
@@ -24,7 +24,7 @@ class VerifyReport:
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     quarantine_path: Path | None = None
     sandbox: dict[str, object] = field(default_factory=dict)
-    #: :func:`builder.execute.limits_report` over the problems that had candidates
+    #: :func:`builder.judge.execute.limits_report` over the problems that had candidates
     limits: dict[str, object] = field(default_factory=dict)
 
 

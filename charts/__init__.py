@@ -1,4 +1,4 @@
-"""Charts of a built dataset: one function per chart, statistics in (``builder.stats.compute_stats``), PNG out.
+"""Charts of a built dataset: one function per chart, statistics in (``builder.dataset.stats.compute_stats``), PNG out.
 
 Every chart shares the look of :mod:`charts.style` and is byte-identical for the same statistics.
 """
@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from charts.difficulty import difficulty_pass_rate_chart
-from charts.heatmap import source_difficulty_heatmap_chart
-from charts.pass_counts import pass_count_histogram_chart
-from charts.rejections import rejection_types_chart
-from charts.tokens import token_lengths_chart
+from builder.dataset.charts.difficulty import difficulty_pass_rate_chart
+from builder.dataset.charts.heatmap import source_difficulty_heatmap_chart
+from builder.dataset.charts.pass_counts import pass_count_histogram_chart
+from builder.dataset.charts.rejections import rejection_types_chart
+from builder.dataset.charts.tokens import token_lengths_chart
 
 #: file name -> (chart function, alt text); the card embeds them in this order.
 CHARTS = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from charts import style
+from builder.dataset.charts import style
 
 
 def source_difficulty_heatmap_chart(stats: dict[str, Any], path: Path) -> Path:

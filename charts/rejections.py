@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from charts import style
+from builder.dataset.charts import style
 
 
 def rejection_types_chart(stats: dict[str, Any], path: Path) -> Path:

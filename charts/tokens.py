@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from charts import style
+from builder.dataset.charts import style
 
 
 def token_lengths_chart(stats: dict[str, Any], path: Path) -> Path:

@@ -1,6 +1,6 @@
 """Render the dataset card: the Jinja template ``card.md.j2`` through ``huggingface_hub.DatasetCard``.
 
-Inputs are the statistics (``builder.stats.compute_stats``), the build metadata (``build.json``), the configs'
+Inputs are the statistics (``builder.dataset.stats.compute_stats``), the build metadata (``build.json``), the configs'
 features (from the parquet schemas) and the chart files drawn. The output is a deterministic string.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from builder.stats import CONFIGS, fmt_float, fmt_int, fmt_pct
-from dataset_card.fields import field_rows
+from builder.dataset.stats import CONFIGS, fmt_float, fmt_int, fmt_pct
+from builder.dataset.card.fields import field_rows
 
 TEMPLATE = Path(__file__).with_name("card.md.j2")
 HUB_LICENSES = {
@@ -47,7 +47,7 @@ def hub_license(value: str | None) -> str:
 
 def dataset_license(meta: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
     """The recipe's ``[dataset] license``; else the sources' licence when they all share one; else ``other``."""
-    from builder.assemble import recipe_settings
+    from builder.dataset.configs import recipe_settings
 
     chosen = recipe_settings(meta).get("license")
     if chosen:
@@ -167,8 +167,8 @@ def render_card_text(
 ) -> str:
     """The whole README.md: YAML front matter and the card body."""
     from builder import __version__
-    from builder.assemble import prompt_settings, recipe_settings
-    from charts import CHARTS
+    from builder.dataset.configs import prompt_settings, recipe_settings
+    from builder.dataset.charts import CHARTS
 
     name = str(meta.get("name") or "dataset")
     settings = recipe_settings(meta)

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from builder.prompt import build_messages  # noqa: E402
+from builder.core.prompt import build_messages  # noqa: E402
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 PAD, IM_START, IM_END = SPECIAL_TOKENS
@@ -94,7 +94,7 @@ def recipe_prompt(recipe: Path) -> tuple[str | None, str]:
     with recipe.open("rb") as f:
         data = tomllib.load(f)
     prompt = data.get("prompt", {})
-    from builder.prompt import DEFAULT_USER
+    from builder.core.prompt import DEFAULT_USER
 
     return prompt.get("system"), prompt.get("user", DEFAULT_USER)
 

@@ -22,7 +22,7 @@ LCB_PROBLEMS = TESTS / "fixtures" / "lcb" / "problems.jsonl"
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-weight tiny Llama + byte-level BPE tokenizer + chat template, saved with save_pretrained."""
-    from tinymodel import make_tiny_model
+    from fakes.tinymodel import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
@@ -30,7 +30,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def lcb_problems():
     """The lcb fixture problems as a normalized ``datasets.Dataset``."""
-    from builder.io import load_problems
+    from builder.core.tables import load_problems
 
     problems, quarantine = load_problems(str(LCB_PROBLEMS))
     assert len(quarantine) == 0

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from datasets import Dataset, load_dataset
 
-from builder import taxonomy as T
-from builder.assemble import (
+from builder.core import taxonomy as T
+from builder.dataset.configs import (
     CANDIDATES_CONFIG_FEATURES,
     MEASURED_COLUMNS,
     candidates_config,
@@ -24,10 +24,10 @@ from builder.assemble import (
     pass_at_k,
     problems_config,
 )
-from builder.dist import write_dist
-from builder.prompt import build_messages
-from builder.schema import CANDIDATE_FEATURES
-from builder.synthetic import synthetic_candidates, synthetic_problems
+from builder.dataset.dist import write_dist
+from builder.core.prompt import build_messages
+from builder.core.schema import CANDIDATE_FEATURES
+from fakes.synthetic import synthetic_candidates, synthetic_problems
 
 SEED_FIELDS = ["id", "problem", "response", "solution", "test_pass_rate", "tests_passed", "tests_total", "source", "difficulty"]
 RECIPE = 'name = "asm"\nseed = 99\n\n[dataset]\ndpo_pairs_per_problem = 3\nlicense = "MIT"\n'

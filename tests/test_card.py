@@ -16,10 +16,10 @@ from datasets import Dataset, Features, load_dataset
 import pyarrow.parquet as pq
 
 from builder.cli import cli
-from builder.dist import check_card, render_card, write_dist
-from builder.synthetic import synthetic_candidates, synthetic_problems
-from builder.taxonomy import DESCRIPTIONS
-from expected_stats import REJECTIONS, dec, expected, n, pct
+from builder.dataset.dist import check_card, render_card, write_dist
+from fakes.synthetic import synthetic_candidates, synthetic_problems
+from builder.core.taxonomy import DESCRIPTIONS
+from expected_stats import dec, expected, n, pct
 
 CONFIGS = ["sft", "dpo", "candidates", "problems"]
 
@@ -47,8 +47,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def _lcb_verified(tmp: Path) -> tuple[Dataset, Dataset]:
     """Real o1 candidates for real LiveCodeBench problems (tests/fixtures/lcb), really executed and judged."""
-    from builder.execute import ExecutionConfig
-    from builder.io import load_problems
+    from builder.judge.execute import ExecutionConfig
+    from builder.core.tables import load_problems
     from builder.verify import verify
 
     verify(str(FIXTURES / "lcb/problems.jsonl"), str(FIXTURES / "lcb/candidates.jsonl"), tmp / "v.parquet", ExecutionConfig(), workers=2)
@@ -66,7 +66,7 @@ def _vary_limits(row: dict[str, Any], i: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", params=["synthetic", pytest.param("lcb", marks=pytest.mark.slow)])
 def dist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from builder.execute import ExecutionConfig, limits_report
+    from builder.judge.execute import ExecutionConfig, limits_report
 
     tmp = tmp_path_factory.mktemp(f"card-{request.param}")
     if request.param == "synthetic":

@@ -6,7 +6,6 @@ import json
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-import charts
-from builder.dist import write_dist
-from builder.schema import CANDIDATE_FEATURES
-from builder.stats import compute_stats
-from builder.synthetic import synthetic_candidates, synthetic_problems
-from charts import style
+import builder.dataset.charts as charts
+from builder.dataset.dist import write_dist
+from builder.core.schema import CANDIDATE_FEATURES
+from builder.dataset.stats import compute_stats
+from fakes.synthetic import synthetic_candidates, synthetic_problems
+from builder.dataset.charts import style
 
 ROOT = Path(__file__).resolve().parents[1]
 

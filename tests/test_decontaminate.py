@@ -12,10 +12,10 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from builder.cli import cli
-from builder.decontaminate import DEFAULT_THRESHOLD, Embedder, decontaminate
-from builder.errors import UserError
-from builder.io import load_problems
-from builder.schema import PROBLEM_FEATURES
+from builder.problems.decontaminate import DEFAULT_THRESHOLD, Embedder, decontaminate
+from builder.core.errors import UserError
+from builder.core.tables import load_problems
+from builder.core.schema import PROBLEM_FEATURES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BENCHMARK = FIXTURES / "lcb" / "problems.jsonl"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from builder.dedup import dedup_problems, normalize_statement, statement_hash
-from builder.schema import PROBLEM_FEATURES
-from builder.sources.collect import collect_problems
+from builder.problems.dedup import dedup_problems, normalize_statement, statement_hash
+from builder.core.schema import PROBLEM_FEATURES
+from builder.problems.stage import collect_problems
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

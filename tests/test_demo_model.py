@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from builder.prompt import build_messages  # noqa: E402
+from builder.core.prompt import build_messages  # noqa: E402
 
 DATA = ROOT / "data" / "demo"
 MODEL = ROOT / "models" / "demo"
@@ -75,7 +75,7 @@ def _train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_problems_are_normalized_short_atcoder_problems_with_tests() -> None:
-    from builder.schema import PROBLEM_FEATURES
+    from builder.core.schema import PROBLEM_FEATURES
 
     problems = _jsonl(DATA / "problems.jsonl")
     assert 20 <= len(problems) <= 40
@@ -102,7 +102,7 @@ def test_each_problem_has_one_accepted_training_solution() -> None:
 
 
 def test_every_training_solution_passes_its_tests_in_the_sandbox(tmp_path: Path) -> None:
-    from builder.execute import ExecutionConfig
+    from builder.judge.execute import ExecutionConfig
     from builder.verify import verify
 
     # the solutions file carries `response` (a fenced block): the real extraction runs on it too

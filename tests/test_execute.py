@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from builder import taxonomy as T
-from builder.execute import ExecutionConfig, judge_candidate, limits_for
+from builder.core import taxonomy as T
+from builder.judge.execute import ExecutionConfig, judge_candidate, limits_for
 from builder.sandbox import make_sandbox
 
 SANDBOX_KINDS = ["spawn", "auto"]
@@ -190,7 +190,7 @@ LIMIT_CASES = [
 
 @pytest.mark.parametrize(("mode", "own", "applied", "origins"), LIMIT_CASES)
 def test_limits_modes(mode: str, own: tuple, applied: tuple, origins: tuple) -> None:
-    from builder.execute import limit_origins
+    from builder.judge.execute import limit_origins
 
     config = ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits=mode)
     problem = {"time_limit": own[0], "memory_limit": own[1]}
@@ -207,7 +207,7 @@ def test_default_limits_mode_is_the_problems_own() -> None:
 
 
 def test_limits_report_counts_and_line() -> None:
-    from builder.execute import limits_line, limits_report
+    from builder.judge.execute import limits_line, limits_report
 
     problems = [{"time_limit": t, "memory_limit": m} for t, m in [(30.0, None), (2.0, 256), (None, 2048), (None, None)]]
     report = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits="cap"))

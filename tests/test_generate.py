@@ -23,7 +23,7 @@ import pyarrow as pa
 import pytest
 from datasets import Dataset, Features
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.generate import GenerationReport, GenerationSettings, Request, Sample, generate_stage
 from builder.generate.base import sampling_kwargs
 from builder.generate.cache import ChunkCache
@@ -32,7 +32,7 @@ from builder.generate.openai_api import OpenAIBackend, backoff_s
 from builder.generate.stage import FEATURES, plan_chunks, samples_to_records
 from builder.generate.vllm_engine import engine_kwargs
 from builder.recipe import ModelSpec, PromptSpec, SamplingSpec
-from builder.schema import GENERATION_FEATURES
+from builder.core.schema import GENERATION_FEATURES
 
 SAMPLING = SamplingSpec(n=3, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=48)
 SEED = 5

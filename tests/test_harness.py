@@ -8,10 +8,11 @@ import textwrap
 
 import pytest
 
-from builder import taxonomy as T
-from builder.execute import ExecutionConfig, judge_candidate, output_checker
-from builder.harness import TestProgram, compare_functional, program_for_test, pytest_test_ids, unsupported_fixtures, values_match
-from builder.judge import run_verdict
+from builder.core import taxonomy as T
+from builder.judge.execute import ExecutionConfig, judge_candidate, output_checker
+from builder.judge.compare import compare_functional, values_match
+from builder.judge.harness import TestProgram, program_for_test, pytest_test_ids, unsupported_fixtures
+from builder.judge.verdict import run_verdict
 from builder.sandbox import make_sandbox
 from builder.sandbox.base import Limits
 

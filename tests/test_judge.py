@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from builder import taxonomy as T
-from builder.judge import SKIPPED, candidate_verdict, run_verdict, tokens_match
+from builder.core import taxonomy as T
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import SKIPPED, candidate_verdict, run_verdict
 from builder.sandbox import base
 from builder.sandbox.base import RunResult
 
@@ -287,7 +288,7 @@ class _RecordingSandbox:
 
 
 def test_checker_receives_the_raw_output_bytes() -> None:
-    from builder.judge import checker_accepts
+    from builder.judge.verdict import checker_accepts
     from builder.sandbox.base import Limits
 
     box = _RecordingSandbox()
@@ -307,7 +308,7 @@ sys.exit(0 if out == b"\\xff\\xfe 42\\r\\n" and ans == "42 \\u00e9\\n".encode() 
 @pytest.mark.parametrize("kind", ["spawn", "auto"])
 def test_raw_bytes_through_a_sandbox(kind: str) -> None:
     """End to end: invalid UTF-8 output is `wa` against U+FFFD, and a checker reads the exact bytes printed."""
-    from builder.execute import ExecutionConfig, judge_candidate
+    from builder.judge.execute import ExecutionConfig, judge_candidate
     from builder.sandbox import make_sandbox
 
     def problem(output: str, **kw: object) -> dict[str, object]:

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hub_double import HubDouble  # noqa: E402
+from fakes.hub_double import HubDouble  # noqa: E402
 
 from builder.cli import cli  # noqa: E402
-from builder.errors import UserError  # noqa: E402
+from builder.core.errors import UserError  # noqa: E402
 from builder import publish as pub  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
@@ -47,8 +47,8 @@ META = {
 
 def _build(dist: Path, *, seed: int, sft_shards: int) -> Path:
     """A real built folder (builder.dist.write_dist on synthetic judged candidates), sft in ``sft_shards`` shards."""
-    from builder.dist import render_card, shard_name, write_dist
-    from builder.synthetic import synthetic_candidates, synthetic_problems
+    from builder.dataset.dist import render_card, shard_name, write_dist
+    from fakes.synthetic import synthetic_candidates, synthetic_problems
 
     problems = synthetic_problems(30, seed=seed)
     write_dist(dist, synthetic_candidates(problems, 30 * 8, seed=seed), problems, {**META, "seed": seed})
@@ -111,7 +111,7 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    monkeypatch.setattr(pub, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr("builder.publish.hub.RETRY_BACKOFF_S", 0.0)
 
     real_connect = socket.socket.connect
 
@@ -302,7 +302,7 @@ def test_a_file_over_the_hub_limit_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dist = put(builds, "v1", tmp_path)
-    monkeypatch.setattr(pub, "HUB_MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("builder.publish.validate.HUB_MAX_FILE_BYTES", 1000)
     with pytest.raises(UserError, match="the Hub refuses files over"):
         pub.publish(dist, REPO, echo=lambda _: None)
     assert hub.requests == []

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import UserError
-from builder.prompt import DEFAULT_SYSTEM, DEFAULT_USER
+from builder.core.errors import UserError
+from builder.core.prompt import DEFAULT_SYSTEM, DEFAULT_USER
 from builder.recipe import Recipe, apply_overrides, load_recipe, parse_recipe, to_toml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.judge import run_verdict, tokens_match
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import run_verdict
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
 from builder.sandbox.spawn import SpawnSandbox

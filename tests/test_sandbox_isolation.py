@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builder import taxonomy as T
+from builder.core import taxonomy as T
 from builder.cli import cli
-from builder.errors import UserError
-from builder.judge import run_verdict, tokens_match
+from builder.core.errors import UserError
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import run_verdict
 from builder.sandbox import base, make_sandbox
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import DISABLE_ENV, ForkServerSandbox, parse_disable

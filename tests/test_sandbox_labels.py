@@ -1,6 +1,6 @@
 """Labels a hostile program cannot bend (issue 11): its own verdict, another candidate's, or its worker.
 
-Every program here runs through the real fork-server sandbox and the real judge (``builder.execute`` / ``judge``).
+Every program here runs through the real fork-server sandbox and the real judge (``builder.judge.execute`` / ``judge``).
 The classes, each with several programs:
 
 * **state** — a program leaves something behind (files of every kind, deep or unremovable trees, SysV and POSIX IPC,
@@ -25,15 +25,16 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.execute import ExecutionConfig, judge_candidate
-from builder.judge import run_verdict, tokens_match
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import run_verdict
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
 

@@ -14,9 +14,10 @@ import textwrap
 
 import pytest
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.judge import run_verdict, tokens_match
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import run_verdict
 from builder.sandbox import base
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ForkServerSandbox

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ForkServerSandbox

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from datasets import Dataset
 
 from builder.cli import cli
-from builder.io import load_problems
-from builder.schema import SOLUTION_FEATURES
+from builder.core.tables import load_problems
+from builder.core.schema import SOLUTION_FEATURES
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
 from make_fixtures import FOLDERS, KODCODE_TEST_CODE  # noqa: E402

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.execute import ExecutionConfig, judge_candidate
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.execute import ExecutionConfig, judge_candidate
 from builder.sandbox import make_sandbox
-from builder.sources import load_source
+from builder.problems.sources import load_source
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "sources" / "code_contests" / "code_contests")
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from builder import taxonomy as T
-from builder.execute import ExecutionConfig, judge_candidate
+from builder.core import taxonomy as T
+from builder.judge.execute import ExecutionConfig, judge_candidate
 from builder.sandbox import make_sandbox
-from builder.sources import load_source
-from builder.sources.codeforces import to_problem
-from builder.sources.common import Context
-from builder.sources.openr1_checker import accepts, cleaned
+from builder.problems.sources import load_source
+from builder.problems.sources.codeforces import to_problem
+from builder.problems.sources.common import Context
+from builder.problems.sources.openr1_checker import accepts, cleaned
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
 from make_fixtures import FOLDERS, PAIR_CHECKER, cf_row  # noqa: E402

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from builder import taxonomy as T
-from builder.errors import UserError
-from builder.execute import ExecutionConfig, judge_candidate
+from builder.core import taxonomy as T
+from builder.core.errors import UserError
+from builder.judge.execute import ExecutionConfig, judge_candidate
 from builder.sandbox import make_sandbox
-from builder.sources import load_source
+from builder.problems.sources import load_source
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
 from make_fixtures import FOLDERS  # noqa: E402

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hub_double import HubDouble, use_temporary_hf_home  # noqa: E402
+from fakes.hub_double import HubDouble, use_temporary_hf_home  # noqa: E402
 
-from builder.errors import UserError  # noqa: E402
-from builder.sources import KINDS, load_source  # noqa: E402
+from builder.core.errors import UserError  # noqa: E402
+from builder.problems.sources import KINDS, load_source  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 sys.path.insert(0, str(FIXTURES))

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from builder import taxonomy as T
+from builder.core import taxonomy as T
 from builder.cli import cli
-from builder.errors import UserError
-from builder.execute import ExecutionConfig, judge_candidate
-from builder.io import load_problems
+from builder.core.errors import UserError
+from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.tables import load_problems
 from builder.sandbox import make_sandbox
-from builder.sources import load_source
-from builder.sources.livecodebench import decode_private, encode_private, release_files
+from builder.problems.sources import load_source
+from builder.problems.sources.livecodebench import decode_private, encode_private, release_files
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_LCB = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcb"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.errors import UserError
-from builder.sources import KINDS, load_source
+from builder.core.errors import UserError
+from builder.problems.sources import KINDS, load_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

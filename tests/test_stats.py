@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from datasets import Dataset
 
-from builder.dist import write_dist
-from builder.schema import CANDIDATE_FEATURES
-from builder.stats import bucket_sort_key, compute_stats, difficulty_bucket
-from builder.synthetic import synthetic_candidates, synthetic_problems
+from builder.dataset.dist import write_dist
+from builder.core.schema import CANDIDATE_FEATURES
+from builder.dataset.stats import bucket_sort_key, compute_stats, difficulty_bucket
+from fakes.synthetic import synthetic_candidates, synthetic_problems
 from expected_stats import REJECTIONS, expected
 
 META = {"name": "st", "seed": 1, "recipe": "", "model": "m"}
@@ -77,7 +77,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         3: [("sandbox_error", 5)],  # with candidates, none judged
     }
     rows = [_candidate(problems[p], i, v, t) for p, items in plan.items() for i, (v, t) in enumerate(items)]
-    from builder.schema import PROBLEM_FEATURES
+    from builder.core.schema import PROBLEM_FEATURES
 
     out = tmp_path_factory.mktemp("small") / "st"
     write_dist(out, Dataset.from_list(rows, features=CANDIDATE_FEATURES), Dataset.from_list(problems, features=PROBLEM_FEATURES), META)

@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.generate.base import Request, Sample
 from builder.recipe import ModelSpec, SamplingSpec
 

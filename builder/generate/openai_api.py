@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.generate.base import Request, Sample
 from builder.recipe import ModelSpec, SamplingSpec
 

@@ -1,7 +1,7 @@
 """The generation stage: problems -> candidates, chunk by chunk, each chunk cached on disk.
 
 ``generate_stage`` is a ``datasets.map(batched=True, batch_size=chunk_size)`` over the problems, in this process.
-For every chunk it renders the prompts (``builder.prompt.build_messages``), computes the chunk's key
+For every chunk it renders the prompts (``builder.core.prompt.build_messages``), computes the chunk's key
 (:func:`builder.generate.keys.chunk_key`) and either reads the finished chunk back from
 ``<cache_dir>/<key>.parquet`` or generates it: one backend call for the whole chunk, all n samples of a prompt in
 one request, each prompt with its own seed. The engine starts only when the first chunk that is not on disk needs
@@ -26,9 +26,9 @@ from datasets import Dataset, Features
 from builder.generate.base import Backend, Request, Sample
 from builder.generate.cache import ChunkCache
 from builder.generate.keys import backend_identity, chunk_key, prompt_hash, request_seed
-from builder.prompt import build_messages
+from builder.core.prompt import build_messages
 from builder.recipe import ModelSpec, PromptSpec, Recipe, SamplingSpec
-from builder.schema import GENERATION_FEATURES
+from builder.core.schema import GENERATION_FEATURES
 
 FEATURES = Features(GENERATION_FEATURES)
 _PROMPT_COLUMNS = ("problem_id", "problem", "title", "starter_code")

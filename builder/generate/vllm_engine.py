@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.generate.base import Request, Sample, sampling_kwargs
 from builder.recipe import ModelSpec, SamplingSpec
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.sandbox.base import Limits, RunResult, Sandbox
 
 SANDBOX_KINDS = ("auto", "forkserver", "spawn")

@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
 from builder.sandbox.fdio import input_memfd, memfd, read_fd, side_channel, tail_fd, was_read

@@ -7,7 +7,6 @@ provides what generated unit tests use: ``raises``, ``approx``, ``fail``, ``skip
 :mod:`builder.sandbox.unittest_plan`. Standard library only.
 """
 
-import contextlib as _contextlib
 import math as _math
 import re as _re
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset, concatenate_datasets
 
-from builder.schema import QUARANTINE_FEATURES
+from builder.core.schema import QUARANTINE_FEATURES
 
 HASH_COLUMN = "_statement_hash"
 

@@ -9,7 +9,7 @@ function_declaration, docstring}]``), ``gpt_pass_sequence``, ``gpt_pass_trial_nu
 ``benchmark_instruction``, ``benchmark_task_id``, ``filter_reason``. Splits ``train`` and ``use_with_caution``.
 
 Each test function (or ``TestClass::test_method``) becomes one test row: ``input`` is the test module's source,
-``output`` the test's id as JSON (see :mod:`builder.harness`). Test modules that do not compile, collect no test,
+``output`` the test's id as JSON (see :mod:`builder.judge.harness`). Test modules that do not compile, collect no test,
 or ask for fixtures the in-sandbox runner does not provide are quarantined with the reason. ``style``,
 ``test_info`` and ``benchmark_similarity`` (as ``upstream_benchmark_similarity``: KodCode's own similarity to
 benchmarks) are kept; ``solution`` goes to the solutions side table.
@@ -21,8 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from builder.harness import pytest_test_ids, unsupported_fixtures
-from builder.sources.common import Context, solution_rows, text
+from builder.judge.harness import pytest_test_ids, unsupported_fixtures
+from builder.problems.sources.common import Context, solution_rows, text
 
 LICENSE = "cc-by-nc-4.0"
 ID_COLUMN = "question_id"

@@ -1,10 +1,10 @@
 """What every source adapter shares: loading an upstream table, the normalizing map, quarantine and counts.
 
 An adapter is a function ``to_problem(row, index, ctx) -> dict`` that turns one upstream row into a problem dict
-(any subset of :data:`builder.schema.PROBLEM_FEATURES`; the rest get their defaults). It raises :class:`Skip` for a
+(any subset of :data:`builder.core.schema.PROBLEM_FEATURES`; the rest get their defaults). It raises :class:`Skip` for a
 row that is valid but cannot be judged here (an interactive problem: counted as skipped) and ValueError / TypeError /
 KeyError (or a decoding error) for a malformed row (quarantined with the message as its reason). Every problem is then
-validated by :func:`builder.io.normalize_problem`, the same check a normalized problems file goes through.
+validated by :func:`builder.core.tables.normalize_problem`, the same check a normalized problems file goes through.
 
 The normalization is one ``Dataset.map`` over the upstream rows (Arrow on disk, cached by datasets' fingerprints),
 followed by two ``filter``\\ s that split it into problems and quarantined rows.
@@ -26,9 +26,9 @@ from typing import Any
 import datasets
 from datasets import Dataset, Features, Value
 
-from builder.errors import UserError
-from builder.io import normalize_problem
-from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
+from builder.core.errors import UserError
+from builder.core.tables import normalize_problem
+from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
 
 STATUS, REASON, RAW, SOLUTIONS = "_source_status", "_source_reason", "_source_raw", "_source_solutions"
 OK, SKIPPED, QUARANTINED = "ok", "skipped", "quarantined"
@@ -66,7 +66,7 @@ class SourceResult:
     license: str | None = None
     subset: str | None = None
     split: str | None = None
-    #: reference solutions (:data:`builder.schema.SOLUTION_FEATURES`), None when the upstream has none
+    #: reference solutions (:data:`builder.core.schema.SOLUTION_FEATURES`), None when the upstream has none
     solutions: Dataset | None = None
     #: what the loader found out about the upstream's shape (for example which column holds the tests)
     notes: list[str] = field(default_factory=list)
@@ -366,7 +366,8 @@ def _fingerprint(ds: Dataset, ctx: Context) -> str:
     cached by its previous version: every adapter module, the schema, io's validation and the harness count.
     """
     here = Path(__file__).resolve().parent
-    files = sorted(here.glob("*.py")) + [here.parent / name for name in ("schema.py", "io.py", "harness.py")]
+    package = here.parents[1]
+    files = sorted(here.glob("*.py")) + [package / name for name in ("core/schema.py", "core/tables.py", "judge/harness.py")]
     code = [f.read_text(encoding="utf-8") for f in files]
     key = json.dumps([ds._fingerprint, repr(ctx), code], default=str)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]

@@ -1,4 +1,4 @@
-"""Problem sources: one module per upstream format, each normalizing into :data:`builder.schema.PROBLEM_FEATURES`.
+"""Problem sources: one module per upstream format, each normalizing into :data:`builder.core.schema.PROBLEM_FEATURES`.
 
 ``load_source(kind, path, subset=..., split=..., **options)`` loads one source (a Hub id in production, a local file
 or folder laid out like the Hub repository in tests) and returns a :class:`~builder.sources.common.SourceResult`:
@@ -25,23 +25,23 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.errors import UserError
+from builder.core.errors import UserError
 
 if TYPE_CHECKING:
-    from builder.sources.common import SourceResult
+    from builder.problems.sources.common import SourceResult
 
 __all__ = ["KINDS", "OPTIONS", "SourceResult", "load_source"]
 
 #: kind -> (module, Hub id of the upstream it reads)
 KINDS: dict[str, tuple[str, str | None]] = {
-    "local": ("builder.sources.local", None),
-    "codeforces": ("builder.sources.codeforces", "open-r1/codeforces"),
-    "deepcoder": ("builder.sources.deepcoder", "agentica-org/DeepCoder-Preview-Dataset"),
-    "taco": ("builder.sources.taco", "BAAI/TACO"),
-    "apps": ("builder.sources.apps", "codeparrot/apps"),
-    "code_contests": ("builder.sources.code_contests", "deepmind/code_contests"),
-    "livecodebench": ("builder.sources.livecodebench", "livecodebench/code_generation_lite"),
-    "kodcode": ("builder.sources.kodcode", "KodCode/KodCode-V1"),
+    "local": ("builder.problems.sources.local", None),
+    "codeforces": ("builder.problems.sources.codeforces", "open-r1/codeforces"),
+    "deepcoder": ("builder.problems.sources.deepcoder", "agentica-org/DeepCoder-Preview-Dataset"),
+    "taco": ("builder.problems.sources.taco", "BAAI/TACO"),
+    "apps": ("builder.problems.sources.apps", "codeparrot/apps"),
+    "code_contests": ("builder.problems.sources.code_contests", "deepmind/code_contests"),
+    "livecodebench": ("builder.problems.sources.livecodebench", "livecodebench/code_generation_lite"),
+    "kodcode": ("builder.problems.sources.kodcode", "KodCode/KodCode-V1"),
 }
 
 OPTIONS = frozenset({"limit", "max_tests", "num_proc", "solutions", "generated_tests", "incomplete_tests", "test_sets"})
@@ -49,7 +49,7 @@ OPTIONS = frozenset({"limit", "max_tests", "num_proc", "solutions", "generated_t
 
 def __getattr__(name: str) -> Any:
     if name == "SourceResult":
-        from builder.sources.common import SourceResult
+        from builder.problems.sources.common import SourceResult
 
         return SourceResult
     raise AttributeError(name)
@@ -65,7 +65,7 @@ def load_source(
 ) -> SourceResult:
     """Load and normalize one source. ``path`` defaults to the kind's Hub id; ``split`` to the one the upstream
     (or the subset) has."""
-    from builder.sources.common import Context, SourceResult, load_files, load_upstream, normalize_source, open_repo
+    from builder.problems.sources.common import Context, SourceResult, load_files, load_upstream, normalize_source, open_repo
 
     if kind not in KINDS:
         raise UserError(f"unknown source kind {kind!r}; choose one of {', '.join(KINDS)}")

@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow.parquet as pq
 from datasets import Dataset, Features
 
-from builder.errors import UserError
-from builder.stats import CONFIGS, SHARD_GLOB, compute_stats, shard_files
+from builder.core.errors import UserError
+from builder.dataset.stats import CONFIGS, SHARD_GLOB, compute_stats, shard_files
 
 #: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
 MAX_SHARD_BYTES = 500 << 20
@@ -66,7 +66,7 @@ def read_build_json(dist_dir: Path) -> dict[str, Any]:
 
 def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> None:
     """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
-    from builder.assemble import assemble, fill_token_counts, normalize_candidates
+    from builder.dataset.configs import assemble, fill_token_counts, normalize_candidates
 
     dist_dir = Path(dist_dir)
     dist_dir.mkdir(parents=True, exist_ok=True)
@@ -85,8 +85,8 @@ def _schemas(dist_dir: Path) -> dict[str, Features]:
 
 def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
     """Compute the statistics of ``dist_dir`` and write the charts and card into ``out_dir``; the files written."""
-    from charts import draw_all
-    from dataset_card import render_card_text
+    from builder.dataset.charts import draw_all
+    from builder.dataset.card import render_card_text
 
     dist_dir = Path(dist_dir)
     missing = [name for name in CONFIGS if not shard_files(dist_dir, name)]

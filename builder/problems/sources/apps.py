@@ -9,15 +9,15 @@ of ``all``, not offered here: ``subset`` is ``all`` or unset.
 
 Splits ``train`` and ``test`` both number their problems from 0, so a problem's id is ``apps/{split}/{problem_id}``.
 Call-based expected values are kept as stored and judged like APPS' ``testing_util.py`` (``functional_match =
-"exact_or_first"``, see :mod:`builder.sources.taco`); reference solutions go to the solutions side table.
+"exact_or_first"``, see :mod:`builder.problems.sources.taco`); reference solutions go to the solutions side table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from builder.sources.common import Context, Repo, solution_rows, text
-from builder.sources.taco import difficulty, input_output_tests
+from builder.problems.sources.common import Context, Repo, solution_rows, text
+from builder.problems.sources.taco import difficulty, input_output_tests
 
 LICENSE = "mit"
 ID_COLUMN = "problem_id"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from builder.sources.common import Context, Skip, dedupe_tests, io_text, text
+from builder.problems.sources.common import Context, Skip, dedupe_tests, io_text, text
 
 LICENSE = "cc-by-4.0"
 ID_COLUMN = "name"

@@ -2,7 +2,7 @@
 
 Input rows are validated and normalized one by one; a malformed row (bad JSON, missing tests, wrong types, a
 duplicate id) is quarantined with its reason instead of failing the whole load. Problems and candidates come out
-as :class:`datasets.Dataset` objects with the features of :mod:`builder.schema`.
+as :class:`datasets.Dataset` objects with the features of :mod:`builder.core.schema`.
 
 No single row can fail a whole load: every value a row keeps is checked against its feature before it is written
 (strings must be encodable as UTF-8, so a lone surrogate such as JSON's ``"\ud800"`` or invalid UTF-8 bytes in a
@@ -27,8 +27,8 @@ import datasets
 import pyarrow as pa
 from datasets import Dataset, Features, LargeList, List, Value
 
-from builder.errors import UserError
-from builder.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, QUARANTINE_FEATURES
+from builder.core.errors import UserError
+from builder.core.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, QUARANTINE_FEATURES
 
 REASON = "_quarantine_reason"
 RAW = "_raw_row"

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, Features, Value
 
-from builder.errors import UserError
-from builder.schema import QUARANTINE_FEATURES
+from builder.core.errors import UserError
+from builder.core.schema import QUARANTINE_FEATURES
 
 #: a lightly reworded copy of a benchmark problem scores well above this; distinct problems of the same benchmark
 #: stay below it (measured on the lcb pack: see tests/test_decontaminate.py and the module's report)

@@ -1,13 +1,13 @@
 """``local``: problems already in the normalized schema (``.jsonl`` / ``.parquet`` file, dataset folder or Hub id).
 
-The reading, validation and quarantine are :func:`builder.io.load_problems`'s, the same path ``builder verify``
+The reading, validation and quarantine are :func:`builder.core.tables.load_problems`'s, the same path ``builder verify``
 takes, so a problems file loads identically everywhere.
 """
 
 from __future__ import annotations
 
-from builder.io import load_problems
-from builder.sources.common import SourceResult
+from builder.core.tables import load_problems
+from builder.problems.sources.common import SourceResult
 
 DEFAULT_SPLIT = "train"
 

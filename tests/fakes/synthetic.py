@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from datasets import Dataset
 
-from builder import taxonomy as T
-from builder.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
+from builder.core import taxonomy as T
+from builder.core.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
 
 _WORDS = (
     "we need to count the number of pairs so sort the array first then use two pointers and keep a running sum "

@@ -16,12 +16,13 @@ from typing import Any
 
 from datasets import Dataset, Features
 
-from builder import taxonomy as T
-from builder.harness import program_for_test
-from builder.judge import SKIPPED, candidate_verdict, checker_accepts, run_verdict, tokens_match
+from builder.core import taxonomy as T
+from builder.judge.harness import program_for_test
+from builder.judge.compare import tokens_match
+from builder.judge.verdict import SKIPPED, candidate_verdict, checker_accepts, run_verdict
 from builder.sandbox import Sandbox, make_sandbox
 from builder.sandbox.base import Limits, RunResult
-from builder.schema import CONTEXT_FEATURES, VERDICT_FEATURES
+from builder.core.schema import CONTEXT_FEATURES, VERDICT_FEATURES
 
 HEAD = 200
 STDERR_TAIL = 1000
@@ -173,7 +174,7 @@ def output_checker(problem: dict[str, Any], test: dict[str, str], run: RunResult
     checker program, or the token comparison of stdout."""
     tol = problem.get("float_tolerance")
     if run.mode == "call":
-        from builder.harness import compare_functional
+        from builder.judge.compare import compare_functional
 
         return lambda _stdout: run.result is not None and compare_functional(
             test["output"], run.result, tol if tol is not None else 1e-6, problem.get("functional_match")

@@ -16,7 +16,7 @@ value as TACO stores it (most wrapped in a one-element list, some not). It is ke
 ``functional_match`` is ``exact_or_first``: TACO's own checker (``metrics/testing_util.py`` in FlagOpen/TACO)
 accepts a return value equal to ``outputs[i]`` or to ``outputs[i][0]``. Reference solutions go to the solutions
 side table; ``tags`` (a Python list literal) become the problem's tags. Rows have no id column: a problem's id is
-``taco/{split}/{row}``. :mod:`builder.sources.apps` reuses :func:`input_output_tests`.
+``taco/{split}/{row}``. :mod:`builder.problems.sources.apps` reuses :func:`input_output_tests`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import ast
 import re
 from typing import Any
 
-from builder.sources.common import Context, Repo, as_json, dedupe_tests, solution_rows, text
-from builder.sources.deepcoder import taco_style
+from builder.problems.sources.common import Context, Repo, as_json, dedupe_tests, solution_rows, text
+from builder.problems.sources.deepcoder import taco_style
 
 LICENSE = "apache-2.0"
 DEFAULT_SPLIT = "train"

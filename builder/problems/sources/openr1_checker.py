@@ -1,6 +1,6 @@
 """An open-r1/codeforces ``generated_checker`` in the judge's checker convention. Runs in the sandbox: stdlib only.
 
-:func:`builder.sources.codeforces.wrap_checker` stores a problem's checker as ``CHECKER_SOURCE = '<the generated
+:func:`builder.problems.sources.codeforces.wrap_checker` stores a problem's checker as ``CHECKER_SOURCE = '<the generated
 checker>'`` followed by this file. The judge runs it as ``checker input.txt output.txt answer.txt`` (testlib
 order: the candidate's output, then the expected answer) and reads exit code 0 as accepted, 1 as rejected.
 

@@ -15,7 +15,7 @@ The ``tests`` JSON comes in several shapes, told apart by shape rather than by s
   call-based inputs are argument lists, outputs mostly wrapped in a one-element list);
 * an ``{"inputs": [...], "outputs": [...], "fn_name"?}`` dict (``taco``, as in TACO/APPS).
 
-Call-based arguments are written one JSON value per line (the functional test format of :mod:`builder.harness`);
+Call-based arguments are written one JSON value per line (the functional test format of :mod:`builder.judge.harness`);
 expected return values are kept as stored. DeepCoder's reward (rllm ``rewards/code_reward.py``) judges the taco and
 primeintellect shapes with TACO's checker, which accepts ``outputs[i]`` or ``outputs[i][0]``
 (``functional_match = "exact_or_first"``), and lcbv5 with LiveCodeBench's, which compares the value itself
@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from builder.sources.common import (
+from builder.problems.sources.common import (
     Context,
     as_json,
     check_json,

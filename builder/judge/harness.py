@@ -9,7 +9,7 @@ the runner's call and unit-test modes (:mod:`builder.sandbox.runner`), the pytes
   call-based tests); its ``output`` is the expected return value as JSON. The runner imports the solution as the module
   ``solution`` (its prints go to stderr), calls the named function (or ``Solution().method`` when the code defines a
   class ``Solution`` with that method) and reports the return value in an authenticated record, which
-  :func:`compare_functional` compares with the expected value, with float tolerance inside lists. Exceptions in the
+  :func:`builder.judge.compare.compare_functional` compares with the expected value, with float tolerance inside lists. Exceptions in the
   call are reported like any program's: an IndexError is a ``logic_error``.
 * ``pytest``: one test row per test function (KodCode). ``input`` is the test module's source, ``output`` the test
   function's name as JSON (``"test_add"`` or ``"TestX::test_add"``). The runner imports the solution as the module
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ast
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,67 +65,6 @@ def program_for_test(solution: str, problem_row: Mapping[str, Any], test: Mappin
     if test_type == "pytest":
         return TestProgram(solution, "", "unittest", {"test_source": test["input"], "test_id": json.loads(test["output"])})
     raise ValueError(f"problem {problem_row.get('problem_id')}: unknown test_type {test_type!r}")
-
-
-# --- comparing return values ------------------------------------------------------------------------
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def values_match(expected: Any, actual: Any, tol: float) -> bool:
-    """Structural equality of JSON values; floats (anywhere inside lists/dicts) within ``tol * max(1, |b|)``."""
-    if isinstance(expected, float) or isinstance(actual, float):
-        if not (_is_number(expected) and _is_number(actual)):
-            return expected == actual
-        b, a = float(expected), float(actual)
-        if math.isnan(b) or math.isnan(a):
-            return math.isnan(b) and math.isnan(a)
-        if math.isinf(b) or math.isinf(a):
-            return a == b
-        return abs(a - b) <= tol * max(1.0, abs(b))
-    if isinstance(expected, list):
-        return isinstance(actual, list) and len(expected) == len(actual) and all(
-            values_match(e, a, tol) for e, a in zip(expected, actual)
-        )
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and expected.keys() == actual.keys() and all(
-            values_match(expected[k], actual[k], tol) for k in expected
-        )
-    return bool(expected == actual)
-
-
-def compare_functional(expected: str, actual_stdout: str, tol: float, match: str | None = None) -> bool:
-    """Does the program's result (the last non-empty line of stdout, as JSON) equal ``expected`` (JSON)?
-
-    Floats are compared with tolerance ``tol`` relative to ``max(1, |expected|)``, also inside lists and dicts;
-    tuples arrive as lists. A result line that is not JSON never matches; an expected value that is not JSON is
-    compared as text.
-
-    ``match`` is the problem's ``functional_match`` (see :data:`builder.schema.FUNCTIONAL_MATCHES`): ``None`` or
-    ``"exact"`` compares the value itself (LiveCodeBench); ``"exact_or_first"`` also accepts the first element of an
-    expected non-empty list, as TACO's and APPS' ``testing_util.py`` do (``output == outputs[i]``, or
-    ``output == outputs[i][0]`` when ``outputs[i]`` is a non-empty list): those upstreams store most expected
-    return values wrapped in a one-element list, some not.
-    """
-    if match not in (None, "exact", "exact_or_first"):
-        raise ValueError(f"unknown functional_match {match!r} (exact, exact_or_first)")
-    lines = [line for line in actual_stdout.splitlines() if line.strip()]
-    if not lines:
-        return False
-    try:
-        actual = json.loads(lines[-1])
-    except ValueError:
-        return False
-    try:
-        wanted = json.loads(expected)
-    except ValueError:
-        return expected.strip() == lines[-1].strip()
-    if values_match(wanted, actual, tol):
-        return True
-    first = match == "exact_or_first" and isinstance(wanted, list) and len(wanted) > 0
-    return first and values_match(wanted[0], actual, tol)
 
 
 # --- what a source needs to build pytest-style problems ------------------------------------------------------

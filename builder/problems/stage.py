@@ -3,7 +3,7 @@
 This is the problems stage of a build (a recipe's ``[[sources]]`` in order) and of ``builder problems``. Every row
 that does not become a problem is in ``quarantine`` with its reason: malformed or skipped upstream rows, duplicates
 (merged into the first occurrence) and problems too similar to the benchmark. ``solutions`` is the side table of
-the upstreams' reference solutions (:data:`builder.schema.SOLUTION_FEATURES`) for the problems kept, keyed by
+the upstreams' reference solutions (:data:`builder.core.schema.SOLUTION_FEATURES`) for the problems kept, keyed by
 ``problem_id``: ``builder problems`` writes it next to the problems (``<out>.solutions.parquet``), where a stage
 that validates tests with reference solutions can read it.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
-from builder.io import quarantine_rows
-from builder.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
-from builder.sources import load_source
-from builder.sources.common import SourceResult
+from builder.core.tables import quarantine_rows
+from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
+from builder.problems.sources import load_source
+from builder.problems.sources.common import SourceResult
 
 
 @dataclass
@@ -97,7 +97,7 @@ def collect_problems(
     problems = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
     collected = CollectedProblems(problems=problems, quarantine=_empty_quarantine(), sources=results)
     if dedup:
-        from builder.dedup import dedup_problems
+        from builder.problems.dedup import dedup_problems
 
         deduped = dedup_problems(problems, num_proc=num_proc)
         collected.problems = deduped.problems
@@ -107,8 +107,8 @@ def collect_problems(
         if len(deduped.duplicates):
             quarantines.append(deduped.duplicates)
     if benchmark is not None:
-        from builder.decontaminate import DEFAULT_THRESHOLD, decontaminate
-        from builder.io import load_problems
+        from builder.problems.decontaminate import DEFAULT_THRESHOLD, decontaminate
+        from builder.core.tables import load_problems
 
         if isinstance(benchmark, Dataset):
             bench, name = benchmark, "benchmark"

@@ -1,6 +1,6 @@
 """The published configs: ``sft``, ``dpo``, ``candidates`` and ``problems``, each a ``datasets.Dataset``.
 
-Inputs are the judged candidates (``builder.schema.CANDIDATE_FEATURES``) and the problems
+Inputs are the judged candidates (``builder.core.schema.CANDIDATE_FEATURES``) and the problems
 (``PROBLEM_FEATURES``). Every function here is deterministic: the same inputs and seed give the same rows in the
 same order, so the parquet files written from them are byte-identical.
 
@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
-from builder import taxonomy as T
-from builder.prompt import DEFAULT_SYSTEM, DEFAULT_USER, build_messages
-from builder.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
+from builder.core import taxonomy as T
+from builder.core.prompt import DEFAULT_SYSTEM, DEFAULT_USER, build_messages
+from builder.core.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
 
 MESSAGE = {"role": Value("string"), "content": Value("string")}
 MEASURED_COLUMNS = ("max_cpu_s", "max_wall_s", "peak_memory_mb")
@@ -167,7 +167,7 @@ def normalize_candidates(candidates: Dataset) -> Dataset:
     """
     missing = [c for c in ("candidate_id", "problem_id", "verdict") if c not in candidates.column_names]
     if missing:
-        from builder.errors import UserError
+        from builder.core.errors import UserError
 
         raise UserError(f"candidates lack column(s) {', '.join(missing)}: run them through `builder verify` first")
     for name, feature in CANDIDATE_FEATURES.items():
@@ -401,7 +401,9 @@ def machine_path_prefixes() -> list[tuple[str, str]]:
     import sys
     import sysconfig
 
-    repo = str(Path(__file__).resolve().parents[1])
+    import builder
+
+    repo = str(Path(builder.__file__).resolve().parents[1])
     pairs = {
         sysconfig.get_paths()["purelib"]: "<site-packages>",
         sysconfig.get_paths()["platlib"]: "<site-packages>",

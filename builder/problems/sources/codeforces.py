@@ -25,7 +25,7 @@ The statement is assembled from title, limits, description, input/output format,
 ``editorial`` and ``contest_start`` (as ``contest_date``, ISO 8601 UTC) are kept. ``generated_checker`` follows
 open-r1's convention (``checker.py input.txt correct_output.txt solution_output.txt``, prints its verdict); it is
 wrapped into the judge's convention (``checker input.txt output.txt answer.txt``, exit 0 accepts) by
-:mod:`builder.sources.openr1_checker`, which accepts exactly what open-r1's runner accepts.
+:mod:`builder.problems.sources.openr1_checker`, which accepts exactly what open-r1's runner accepts.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from builder.sources.common import Context, Skip, dedupe_tests, io_text, is_hub_id, text
+from builder.problems.sources.common import Context, Skip, dedupe_tests, io_text, is_hub_id, text
 
 LICENSE = "cc-by-4.0"
 ID_COLUMN = "id"

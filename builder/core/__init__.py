@@ -1,0 +1,1 @@
+"""Infrastructure every stage uses: errors, record schemas, the verdict taxonomy, the prompt, tables (read, validate, quarantine, write)."""

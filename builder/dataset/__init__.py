@@ -1,0 +1,1 @@
+"""The built dataset: the configs (``configs``), the statistics (``stats``), the charts (``charts``, the top-level ``charts/`` folder), the card (``card``, the top-level ``dataset_card/`` folder) and the ``dist/<name>/`` folder (``dist``)."""

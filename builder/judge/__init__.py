@@ -1,0 +1,1 @@
+"""Judging: each test as a program for the sandbox (``harness``), output comparison (``compare``), verdicts in the taxonomy's order (``verdict``), and the execution stage over all candidates (``execute``)."""

@@ -1,0 +1,1 @@
+"""The problems stage: upstream sources normalized into one schema (``sources/``), deduplicated (``dedup``), decontaminated (``decontaminate``), collected in one stage (``stage``) used by ``builder build`` and ``builder problems``."""
