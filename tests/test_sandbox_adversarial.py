@@ -5,6 +5,10 @@ each run no process of the sandbox's throwaway uid may be left; after the suite 
 Cases marked ``agree`` are also run through the spawn-per-test sandbox, which must give the same verdict (the two
 executors agree on everything the first one handled). Skipped where the machine offers no isolation (not root and no
 user namespaces): ``tests/test_sandbox_isolation.py`` covers the degraded modes.
+
+CI runs this file at every isolation tier this machine reaches (tests/tiers/launch.py): a few cases check a mechanism
+a tier does not have (a PID or mount namespace at tier 3, a memory cgroup) and are skipped there with the reason;
+at tier 3 the programs' ``/tmp`` is their own folder (``tiers.support.for_tier``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
 from builder.sandbox.spawn import SpawnSandbox
 from builder.sandbox.zygote import python_dirs
+from tiers.support import NO_PID_NAMESPACE, NO_PRIVATE_ROOT, NO_UTS_NET_NAMESPACE, RLIMIT_AS_STACKS, for_tier, program_processes, tier_of
 
 CANARY_TOKEN = "hf_canary_DO_NOT_LEAK_7f3a9c"
 LIMITS = Limits(cpu_s=1.0, memory_mb=256, output_mb=8, max_processes=16)
@@ -454,13 +459,14 @@ def sandbox():
         yield box
     finally:
         zygote_pid = box._holder[0].proc.pid if box._holder[0] else None
+        program_uid = None if box.shared_uid else box.program_uid
         box.close()
         if previous is None:
             os.environ.pop("HF_TOKEN", None)
         else:
             os.environ["HF_TOKEN"] = previous
         # after the suite: no process of the sandbox's uid and no zygote of this test process is left
-        assert _processes_of_uid(box.uid) == []
+        assert program_uid is None or _processes_of_uid(program_uid) == []
         assert _zygotes_of(os.getpid()) == []
         if zygote_pid is not None:
             assert not Path(f"/proc/{zygote_pid}").exists()
@@ -513,10 +519,19 @@ def test_suite_is_large_enough() -> None:
     assert {c.verdict for c in CASES.values()} >= {T.PASSED, T.TIMEOUT, T.MEMORY, T.RUNTIME_ERROR, T.LOGIC_ERROR, T.SYNTAX_ERROR, T.NO_STDIN, T.WA, T.EMPTY_OUTPUT}
 
 
+#: cases that check a mechanism a tier does not have (the guarantee itself is checked by the other cases and tests/tiers)
+TIER3_SKIPS = {"read_repo_and_home": NO_PRIVATE_ROOT, "read_parent_proc": NO_PID_NAMESPACE, "hostname_and_net": NO_UTS_NET_NAMESPACE}
+NO_CGROUP_SKIPS = {"thread_main_big_stack": RLIMIT_AS_STACKS}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_hostile_program(sandbox: ForkServerSandbox, host_canaries: dict, name: str) -> None:
+    if tier_of(sandbox) == 3 and name in TIER3_SKIPS:
+        pytest.skip(TIER3_SKIPS[name])
+    if not sandbox.features.get("cgroup") and name in NO_CGROUP_SKIPS:
+        pytest.skip(NO_CGROUP_SKIPS[name])
     case = CASES[name]
-    code = case.code
+    code = for_tier(case.code, sandbox)
     for key in ("canary_file", "canary_write", "port"):
         code = code.replace("{" + key + "}", str(host_canaries[key]))
     code = code.replace("{repo}", str(Path(__file__).resolve().parents[1]))
@@ -524,7 +539,7 @@ def test_hostile_program(sandbox: ForkServerSandbox, host_canaries: dict, name: 
     stdin, expected = _case_io(name, case)
     verdict, run = _verdict(sandbox, code, stdin, expected, case.limits)
     assert verdict == case.verdict, run
-    assert _processes_of_uid(sandbox.uid) == [], "a process of the program outlived its test"
+    assert program_processes(sandbox) == [], "a process of the program outlived its test"
     if name == "write_host_canary":
         assert not Path(host_canaries["canary_write"]).exists()
         assert not Path(host_canaries["canary_write"]).parent.exists()

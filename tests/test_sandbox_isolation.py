@@ -94,8 +94,16 @@ def _basic_suite(box: ForkServerSandbox) -> None:
 def test_full_isolation_is_detected_and_reported(full_sandbox: ForkServerSandbox) -> None:
     info = full_sandbox.describe()
     assert info["executor"] == "forkserver" and info["isolated"] is True
-    assert info["level"] == full_sandbox.level and info["level"].startswith("namespaces")
-    assert {"mount", "net"} <= set(info["namespaces"])
+    tier = info["tier"]
+    assert tier in (1, 2, 3) and info["tier_name"] and info["level"] == full_sandbox.level and info["level"].startswith(f"tier{tier}:")
+    for guarantee in ("host_files", "network", "environment", "other_candidates", "leftover_processes", "memory_verdict"):
+        assert isinstance(info[guarantee], str) and info[guarantee], guarantee
+    if tier in (1, 2):
+        assert {"mount", "net", "pid"} <= set(info["namespaces"]) and "namespaces" in info["level"]
+        assert ("user" in info["namespaces"]) == (tier == 2)
+    else:
+        assert info["landlock"] and info["throwaway_uid"] is True and "landlock" in info["level"]
+    assert info["memory_verdict"].startswith("exact") == bool(full_sandbox.features.get("cgroup"))
     if full_sandbox.features.get("cgroup"):
         assert "cgroup" in info["level"]
     if full_sandbox.features.get("seccomp"):
@@ -115,9 +123,11 @@ def test_full_sandbox_basic_suite(full_sandbox: ForkServerSandbox) -> None:
     _basic_suite(full_sandbox)
 
 
-@pytest.mark.parametrize("feature", ["cgroup", "pidns", "seccomp", "uid", "ipcns", "utsns", "nnp", "netns", "mountns", "namespaces", "all"])
+@pytest.mark.parametrize("feature", ["cgroup", "pidns", "seccomp", "uid", "ipcns", "utsns", "nnp", "netns", "mountns", "landlock", "namespaces", "all"])
 def test_degrades_cleanly_with_a_feature_forced_off(feature: str) -> None:
-    _full()  # skip where the machine has no isolation to begin with
+    full = _full()  # skip where the machine has no isolation to begin with
+    full_tier = full.tier
+    full.close()
     box = ForkServerSandbox(disable=feature, allow_unsandboxed=True)
     try:
         off = parse_disable(feature)
@@ -128,20 +138,28 @@ def test_degrades_cleanly_with_a_feature_forced_off(feature: str) -> None:
             assert "cgroup" not in box.level
         if feature == "seccomp":
             assert "seccomp" not in box.level
-        if off & {"mountns", "netns"}:
+        tier = box.tier
+        if not off & {"mountns", "netns", "userns", "uid", "landlock", "seccomp", "namespaces"}:
+            assert tier == full_tier  # a feature no tier rests on: the same tier, without it
+        if tier == 4:
             assert box.isolated is False and box.level.startswith("unsandboxed:")
-        else:
-            assert box.isolated is True and box.level.startswith("namespaces")
+        else:  # what remains still keeps host files, network and environment away: a tier that says so
+            assert box.isolated is True and box.level.startswith(f"tier{tier}:")
+            if off & {"mountns", "netns"}:
+                assert tier == 3 and box.features["landlock"] and box.features["uid"] and box.features["seccomp"]
         _basic_suite(box)
     finally:
         box.close()
 
 
 def test_refuses_without_isolation_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    _full()
-    monkeypatch.setenv(DISABLE_ENV, "mountns,netns")
-    with pytest.raises(UserError, match="allow-unsandboxed"):
+    _full().close()
+    monkeypatch.setenv(DISABLE_ENV, "mountns,netns,landlock")
+    with pytest.raises(UserError, match="allow-unsandboxed") as refused:
         ForkServerSandbox()
+    message = str(refused.value)
+    assert "\n" not in message and "tier 1" in message and "tier 2" in message and "tier 3" in message
+    assert "landlock: disabled" in message and "README" in message
     with pytest.raises(UserError, match="allow-unsandboxed"):
         make_sandbox("forkserver")
     box = make_sandbox("forkserver", allow_unsandboxed=True)
@@ -241,8 +259,8 @@ def test_cli_sandbox_check(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["sandbox-check"])
     assert result.exit_code == 0, result.output
-    assert "level:" in result.output and "isolated:              yes" in result.output
-    assert "FAILED" not in result.output and result.output.count("probe ") == 6
+    assert "level:" in result.output and "isolated:              yes" in result.output and "tier:" in result.output
+    assert "FAILED" not in result.output and result.output.count("probe ") == 10
     as_json = runner.invoke(cli, ["sandbox-check", "--json", "--no-probe"])
     assert json.loads(as_json.output)["isolated"] is True
     monkeypatch.setenv(DISABLE_ENV, "all")
@@ -262,3 +280,6 @@ def test_spawn_sandbox_fails_the_probes_it_should() -> None:
     probes = {p.name: p.ok for p in run_probes(SpawnSandbox())}
     assert probes["runs a program"] and probes["environment hidden"]
     assert probes["host files hidden"] is False and probes["network unreachable"] is False
+    assert probes["expected outputs unreadable (a world-readable dataset file)"] is False
+    assert probes["nothing left for the next test"] is False and probes["no process outlives its test"] is False
+    assert "the zygote is out of reach" not in probes  # its parent is the caller: never attacked

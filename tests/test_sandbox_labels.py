@@ -18,6 +18,11 @@ The classes, each with several programs:
 
 After the module: no process of the sandbox's uid, no zygote, no cgroup, no mount point, no scratch folder and no
 IPC object of ours is left on the machine.
+
+CI runs this file at every isolation tier this machine reaches (tests/tiers/launch.py). At tier 3 (no namespaces) a
+program's scratch is its own folder (its working directory) rather than /tmp and /dev/shm, which are the host's and
+closed by Landlock: the programs below use it (``tiers.support.for_tier``); what needs a mechanism that tier does not
+have is skipped with the reason.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ import pytest
 
 from builder.core import taxonomy as T
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.judge.compare import tokens_match
 from builder.judge.verdict import run_verdict
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
+from tiers.support import NO_PRIVATE_ROOT, NO_SHM_AT_TIER3, for_tier, program_processes, tier_of
 
 LIMITS = Limits(cpu_s=2.0, memory_mb=256, output_mb=8, max_processes=16)
 REPO = str(Path(__file__).resolve().parents[1])
@@ -71,10 +78,16 @@ PROBE = _d(
     import ctypes, os, sys
     n = int(input())
     found = []
-    for d in ("/tmp", "/dev/shm"):
-        found += [d + "/" + x for x in os.listdir(d)]
+    here = os.getcwd()
+    for d in dict.fromkeys((here, "/tmp", "/dev/shm")):
+        try:
+            names = os.listdir(d)
+        except PermissionError:  # the host's, closed to the program (tier 3: its own folder is the scratch)
+            continue
+        found += [d + "/" + x for x in names]
         st = os.stat(d)
-        if st.st_mode & 0o7777 != 0o1777 or st.st_uid != 0:
+        shared = d in ("/tmp", "/dev/shm")  # the sandbox's tmpfs: root-owned and sticky; else the test's own, private
+        if (st.st_mode & 0o7777, st.st_uid) != ((0o1777, 0) if shared else (0o700, os.getuid())):
             found.append(f"{d} mode {st.st_mode & 0o7777:o} uid {st.st_uid}")
     for kind in ("shm", "msg", "sem"):
         try:
@@ -89,7 +102,10 @@ PROBE = _d(
     rt.mq_open.restype = ctypes.c_int
     if rt.mq_open(b"/cvb_queue", os.O_RDONLY) >= 0:
         found.append("posix message queue /cvb_queue")
-    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    try:
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+    except PermissionError:  # tier 3: /proc is closed (the supervisor checks for leftover processes itself)
+        others = []
     found += ["process " + p for p in others]
     # the whole memory limit is there: nothing of an earlier test is still charged to this one
     block = bytearray(200 << 20)
@@ -293,19 +309,28 @@ def sandbox():
 
 
 @pytest.fixture(scope="module")
-def no_seccomp_sandbox():
-    try:
-        box = ForkServerSandbox(disable=("seccomp",))
-    except UserError as exc:
-        pytest.skip(f"no isolation on this machine: {exc}")
+def no_seccomp_sandbox(sandbox: ForkServerSandbox):
+    """The sandbox without seccomp, or None at tier 3 (which needs seccomp: without it, POSIX message queues of the
+    host's IPC namespace would outlive a test, and sockets would be open)."""
+    if tier_of(sandbox) == 3:
+        yield None
+        return
+    box = ForkServerSandbox(disable=("seccomp",))
     yield box
     box.close()
 
 
+#: tier 3: what cannot even be created there (the guarantee, nothing survives, holds all the more)
+REFUSED_AT_TIER3 = {"shared_memory_module": (T.NO_STDIN, NO_SHM_AT_TIER3), "inodes_exhausted": (T.TIMEOUT, "no inode quota on the test's folder at tier 3: the CPU limit stops it")}
+
+
 def _leave_then_probe(box: ForkServerSandbox, name: str) -> None:
     restarts = box.restarts
-    verdict, run = _verdict(box, LEAVE_BEHIND[name])
-    assert verdict == LEAVE_BEHIND[name].verdict, run
+    case = LEAVE_BEHIND[name]
+    verdict, run = _verdict(box, Case(for_tier(case.code, box), case.verdict, case.stdin, case.expected, case.limits))
+    expected = REFUSED_AT_TIER3[name][0] if tier_of(box) == 3 and name in REFUSED_AT_TIER3 else LEAVE_BEHIND[name].verdict
+    assert verdict == expected, run
+    assert program_processes(box) == [], "a process of the program outlived its test"
     probe, run = _verdict(box, Case(PROBE, T.PASSED, limits=Limits(cpu_s=4.0, memory_mb=256)))
     assert probe == T.PASSED, run
     assert box.restarts == restarts and box.replaced == [], "the zygote had to be replaced"
@@ -317,8 +342,10 @@ def test_nothing_survives_a_test(sandbox: ForkServerSandbox, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["sysv_shm", "sysv_msg", "sysv_sem", "posix_mqueue", "shared_memory_module"])
-def test_nothing_survives_a_test_without_seccomp(no_seccomp_sandbox: ForkServerSandbox, name: str) -> None:
+def test_nothing_survives_a_test_without_seccomp(no_seccomp_sandbox: ForkServerSandbox | None, name: str) -> None:
     """Where seccomp cannot refuse IPC syscalls, the per-test IPC namespace must take the objects away."""
+    if no_seccomp_sandbox is None:
+        pytest.skip("tier 3 has no IPC namespace and requires seccomp (it refuses SysV IPC and POSIX queues)")
     _leave_then_probe(no_seccomp_sandbox, name)
 
 
@@ -473,7 +500,7 @@ CALL = {
     "tests": [{"input": "2\n3", "output": "5"}, {"input": "10\n-4", "output": "6"}],
     "time_limit": 2.0, "memory_limit": 256, "float_tolerance": None, "checker": None, "case_insensitive": False,
 }
-CONFIG = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+CONFIG = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
 GOOD = "def add(a, b):\n    return a + b\n"
 WRONG = "def add(a, b):\n    return a - b\n"
 
@@ -648,7 +675,7 @@ def _forgery(name: str) -> str:
 
 @pytest.mark.parametrize("name", sorted(FORGERIES))
 def test_no_forged_unit_test_pass(sandbox: ForkServerSandbox, name: str) -> None:
-    result = judge_candidate(_forgery(name), KOD, sandbox, ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256, stop_on_timeout=False))
+    result = judge_candidate(_forgery(name), KOD, sandbox, ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256, stop_on_timeout=False))
     assert result["tests_passed"] == 0, (name, result["test_verdicts"], result["failed_stderr_tail"])
     assert result["verdict"] not in (T.PASSED, T.SANDBOX_ERROR), result
 
@@ -752,10 +779,14 @@ def test_no_host_folder_in_what_a_program_can_read(sandbox: ForkServerSandbox) -
         import gc, os, sys
         allowed = {allowed!r}
         seen = []
-        texts = [open("/proc/self/cmdline", "rb").read().decode(errors="replace"), " ".join(sys.orig_argv), repr(os.environ)]
-        for line in open("/proc/self/mountinfo"):
-            fields = line.split()
-            texts += [fields[3], fields[4]]
+        texts = [" ".join(sys.orig_argv), repr(os.environ)]
+        try:
+            texts.append(open("/proc/self/cmdline", "rb").read().decode(errors="replace"))
+            for line in open("/proc/self/mountinfo"):
+                fields = line.split()
+                texts += [fields[3], fields[4]]
+        except PermissionError:  # tier 3: /proc is closed to the program (Landlock); nothing to read there
+            assert {{tier}} == 3
         for obj in gc.get_objects():
             code = getattr(obj, "__code__", None)
             if code is not None:
@@ -771,6 +802,7 @@ def test_no_host_folder_in_what_a_program_can_read(sandbox: ForkServerSandbox) -
         print(2 * int(input()) if not seen else sorted(set(seen))[:5])
         """
     )
+    code = code.replace("{tier}", str(tier_of(sandbox)))
     verdict, run = _verdict(sandbox, Case(code, T.PASSED, limits=Limits(cpu_s=5.0, memory_mb=256)))
     assert verdict == T.PASSED, run
     names = _d("import sys\nprint(2 * int(input()) if not [m for m in sys.modules if m.startswith('builder')] else 'seen')")
@@ -778,6 +810,8 @@ def test_no_host_folder_in_what_a_program_can_read(sandbox: ForkServerSandbox) -
 
 
 def test_mount_points_are_only_the_sandbox_root(sandbox: ForkServerSandbox) -> None:
+    if tier_of(sandbox) == 3:
+        pytest.skip(NO_PRIVATE_ROOT)
     allowed = _python_dirs()
     code = _d(
         f"""
@@ -835,10 +869,12 @@ def _leftovers() -> dict[str, list[str]]:
     return out
 
 
-def test_zz_nothing_is_left_on_the_machine(sandbox: ForkServerSandbox, no_seccomp_sandbox: ForkServerSandbox) -> None:
-    uids = {sandbox.uid, no_seccomp_sandbox.uid}
-    sandbox.close()
-    no_seccomp_sandbox.close()
+def test_zz_nothing_is_left_on_the_machine(sandbox: ForkServerSandbox, no_seccomp_sandbox: ForkServerSandbox | None) -> None:
+    boxes = [box for box in (sandbox, no_seccomp_sandbox) if box is not None]
+    uids = {box.program_uid for box in boxes if box.program_uid is not None and not box.shared_uid}
+    for box in boxes:
+        assert program_processes(box) == []
+        box.close()
     for uid in uids:
         assert _processes_of_uid(uid) == []
     left = _leftovers()

@@ -31,6 +31,37 @@ def side_channel() -> tuple[int, int]:
     return fd, writer
 
 
+def side_socket() -> tuple[int, int]:
+    """The fork-server's side channel: (the supervisor's end, non-blocking; the program's end).
+
+    A connected socket pair: what the runner writes to its end can only ever be received at the other end, so no
+    process of a test — whatever its uid or capabilities, even one that owns the file (a one-uid user namespace) —
+    can read back what was written, nor reopen it through ``/proc/self/fd``. The supervisor drains its end while the
+    test runs (:func:`drain`), so a flood never blocks the runner.
+    """
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    ours.setblocking(False)
+    theirs.shutdown(socket.SHUT_RD)  # the program's end is for writing only
+    return ours.detach(), theirs.detach()
+
+
+def drain(fd: int, into: bytearray, limit: int) -> bool:
+    """Read what is waiting on the non-blocking ``fd`` into ``into`` (at most ``limit`` bytes kept, the rest read and
+    dropped); False once the other end is closed."""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        room = limit - len(into)
+        if room > 0:
+            into += chunk[:room]
+
+
 def input_memfd(data: bytes) -> int:
     """A program's standard input: sealed (nobody can change it any more) and with its access time at 0, so that any
     read of it — ``read``, ``pread``, ``mmap``, ``sendfile``, or through ``/dev/stdin`` (a second open file) — is

@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -34,14 +35,31 @@ from pathlib import Path
 from builder.core.errors import UserError
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.fdio import input_memfd, memfd, read_fd, side_channel, tail_fd, was_read
+from builder.sandbox.fdio import (
+    drain,
+    input_memfd,
+    memfd,
+    read_fd,
+    side_socket,
+    tail_fd,
+    was_read,
+)
 from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, SIDE_LIMIT, STDERR_TAIL
 
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
-ALL_FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp")
+ALL_FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp", "landlock")
 NAMESPACE_FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns")
 DISABLE_ENV = "BUILDER_SANDBOX_DISABLE"
+#: throwaway uids: [UID_BASE, UID_BASE + UID_SPAN), one per sandbox (see ForkServerSandbox._claim_uid)
+UID_BASE = 1_300_000_000
+UID_SPAN = 1_000_000
+TIER_NAMES = {
+    1: "root namespaces (root with CAP_SYS_ADMIN)",
+    2: "user namespaces",
+    3: "no namespaces: throwaway uid + Landlock + seccomp",
+    4: "unsandboxed",
+}
 #: marker in the zygote's command line (used by tests to find stray sandbox processes)
 ZYGOTE_MARKER = "builder-sandbox-zygote"
 
@@ -213,7 +231,8 @@ class ForkServerSandbox(Sandbox):
         self.python = python
         self.scratch_mb = scratch_mb
         self.start_timeout_s = start_timeout_s
-        self.uid = uid if uid is not None else 60000 + os.getpid() % 30000
+        self._uid_claim: socket.socket | None = None
+        self.uid = uid if uid is not None else self._claim_uid()
         self._lock = threading.Lock()
         self._holder: list[_Zygote | None] = [None]
         self._owner_pid = os.getpid()
@@ -226,15 +245,34 @@ class ForkServerSandbox(Sandbox):
         #: why zygotes were replaced after a test they could not clean up after
         self.replaced: list[str] = []
         self.notes: dict[str, str] = {}
+        #: how the zygote's user namespace maps ids ("privileged", "newuidmap", "one uid"; "" without one)
+        self.id_map = ""
+        #: the uid programs run as, as the host sees it (None: unknown); programs share the zygote's when ``shared_uid``
+        self.program_uid: int | None = None
+        self.shared_uid = False
+        self.landlock_abi = 0
         self._start()
         if not self.isolated and not allow_unsandboxed:
             self.close()
-            missing = [f for f in ("mountns", "netns") if not self.features.get(f)]
-            reasons = "; ".join(f"{f}: {self.errors.get(f, 'unavailable')}" for f in missing)
-            raise UserError(
-                f"no sandbox isolation available here ({reasons}): refusing to run untrusted code; "
-                "pass --allow-unsandboxed (allow_unsandboxed=True) to run it anyway"
-            )
+            raise UserError(self.refusal())
+
+    def _claim_uid(self) -> int:
+        """A throwaway uid no other sandbox on this machine holds: an abstract unix socket named after it is bound for
+        as long as this sandbox lives (the kernel releases it when the process ends: nothing to clean up). The range is
+        far from real users, /etc/subuid ranges, systemd's dynamic users and ``nobody``: without a PID namespace (tier
+        3) the uid is visible machine-wide, and every process of it is killed after each test."""
+        start = os.getpid() % UID_SPAN
+        for i in range(UID_SPAN):
+            uid = UID_BASE + (start + i) % UID_SPAN
+            claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                claim.bind(f"\0builder-sandbox-uid-{uid}")
+            except OSError:
+                claim.close()
+                continue
+            self._uid_claim = claim
+            return uid
+        raise UserError("no free throwaway uid for the sandbox (every one of the range is held)")
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def _start(self) -> _Zygote:
@@ -253,12 +291,19 @@ class ForkServerSandbox(Sandbox):
         self.root_kind = str(hello.get("root", "host"))
         self.cgroup_version = hello.get("cgroup_version")  # type: ignore[assignment]
         self.notes = dict(hello.get("notes") or {})  # type: ignore[arg-type]
+        self.id_map = str(hello.get("id_map") or "")
+        self.shared_uid = bool(hello.get("shared_uid"))
+        self.program_uid = hello.get("host_uid") if isinstance(hello.get("host_uid"), int) else None  # type: ignore[assignment]
+        self.landlock_abi = int(hello.get("landlock_abi") or 0)  # type: ignore[arg-type]
         return zygote
 
     def _zygote(self) -> _Zygote:
-        if os.getpid() != self._owner_pid:  # forked supervisor: never share the parent's zygote
+        if os.getpid() != self._owner_pid:  # forked supervisor: never share the parent's zygote (nor its uid)
             self._holder = [None]
             self._owner_pid = os.getpid()
+            if self._uid_claim is not None:
+                self._uid_claim.close()
+                self.uid = self._claim_uid()
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _finalize, self._holder)
         zygote = self._holder[0]
@@ -274,45 +319,128 @@ class ForkServerSandbox(Sandbox):
             return
         _finalize(self._holder, "graceful")
 
-    # -- isolation level --------------------------------------------------------------------------------------
+    # -- isolation level ---------------------------------------------------------------------------------------
+    @property
+    def tier(self) -> int:
+        """The isolation tier reached (README, "Isolation tiers"): 1 root namespaces, 2 user namespaces, 3 no namespaces
+        (throwaway uid + Landlock + seccomp), 4 nothing that keeps host files, network and environment away."""
+        f = self.features
+        if f.get("mountns") and f.get("netns"):
+            return 2 if f.get("userns") else 1
+        if f.get("uid") and f.get("landlock") and f.get("seccomp"):
+            return 3
+        return 4
+
     @property
     def isolated(self) -> bool:
-        """True when programs see neither the network nor the user's files."""
-        return bool(self.features.get("mountns") and self.features.get("netns"))
+        """True when programs see neither the network, the environment, host files, other candidates' data nor leave
+        processes behind (tiers 1 to 3)."""
+        return self.tier <= 3
 
     @property
     def level(self) -> str:  # type: ignore[override]
-        parts = []
         f = self.features
-        if self.isolated:
+        parts = []
+        tier = self.tier
+        if tier == 2:
+            parts.append("userns")
+        if tier in (1, 2):
             parts.append("namespaces")
         elif any(f.get(n) for n in NAMESPACE_FEATURES):
             parts.append("partial-namespaces")
+        if f.get("uid"):
+            parts.append("uid")
+        if f.get("landlock"):
+            parts.append("landlock")
         if f.get("cgroup"):
             parts.append("cgroup")
         if f.get("seccomp"):
             parts.append("seccomp")
         parts.append("rlimits")
-        return "+".join(parts) if self.isolated else ("unsandboxed:" + "+".join(parts))
+        return (f"tier{tier}:" if tier <= 3 else "unsandboxed:") + "+".join(parts)
+
+    def guarantees(self) -> dict[str, str]:
+        """What programs cannot reach at the tier reached, each with the mechanism that keeps it out of reach."""
+        f, tier = self.features, self.tier
+        if tier == 4:
+            return {"guarantee": "none: programs may see the network, host files and other processes (run with --allow-unsandboxed)"}
+        proc = "no /proc" if self.root_kind.endswith("no-proc") else "/proc with hidepid=2"
+        if tier in (1, 2):
+            files = f"hidden: a minimal read-only root ({self.root_kind.split('+')[0]}: /usr, the Python installation, a few /etc files), {proc}"
+            net = "none: a network namespace with only lo" + (", sockets refused by seccomp" if f.get("seccomp") else "")
+            env = "empty; no other process is visible (PID namespace" + (", hidepid)" if proc.startswith("/proc") else ", no /proc)")
+            others = "out of reach: a private mount namespace per worker, the scratch tmpfs emptied (or replaced) after every test"
+        else:
+            files = ("unreadable: Landlock allows only /usr, /lib*, the Python installation, a few /dev nodes and the test's own folder "
+                     "(no /etc, /home, /tmp, /proc)")
+            net = "none: sockets refused by seccomp" + (", TCP refused by Landlock" if self.landlock_abi >= 4 else "") + (
+                ", a network namespace" if f.get("netns") else "")
+            env = "empty; /proc is unreadable (Landlock)"
+            others = ("out of reach: a throwaway uid per worker and a private folder (0700) emptied after every test; Landlock "
+                      "confines each test to its own folder")
+        if f.get("pidns"):
+            procs = "none: a PID namespace whose PID 1 (the zygote) kills every process after each test"
+        elif f.get("uid"):
+            procs = "none: every process of the worker's throwaway uid killed after each test (one kill(-1) as that uid; the zygote reaps them as subreaper)"
+        else:
+            procs = "killed after each test: the zygote is a child subreaper and ends every descendant" + (" and every process of its cgroup" if f.get("cgroup") else "")
+        if f.get("cgroup"):
+            memory = (f"exact: the kernel's OOM kill in the test's own cgroup {self.cgroup_version} memory group (the zygote is not in it); "
+                      "peak and CPU of the whole process tree from the group")
+        else:
+            memory = ("address space: RLIMIT_AS (the limit plus the interpreter's own size) per process, no memory cgroup: a program "
+                      "whose virtual memory (mappings, thread stacks, arenas) exceeds it gets MemoryError (verdict memory); peak is the "
+                      "largest process's RSS; CPU from the program's CPU clock and RLIMIT_CPU")
+        if f.get("uid"):
+            uid = {"newuidmap": "yes (newuidmap: a subordinate uid)", "privileged": "yes (mapped by root)"}.get(self.id_map, "yes")
+        elif self.shared_uid:
+            uid = "no: the zygote's own uid (one-uid user namespace) with every capability dropped, a non-dumpable zygote and self-only rlimit/scheduling calls"
+        else:
+            uid = "no"
+        return {"host_files": files, "network": net, "environment": env, "other_candidates": others,
+                "leftover_processes": procs, "memory_verdict": memory, "program_uid": uid}
+
+    def refusal(self) -> str:
+        """One line: why no tier protects host files, network and environment here, and how to get one."""
+        e = {k: " ".join(str(v).split()) for k, v in self.errors.items()}
+        if os.geteuid() != 0:
+            why1 = "needs root"
+        else:
+            why1 = e.get("mountns") or e.get("netns") or "unavailable"
+        why2 = e.get("userns") or e.get("mountns") or e.get("netns") or "unavailable"
+        missing3 = [f"{name}: {e.get(name, 'unavailable')}" for name in ("uid", "landlock", "seccomp") if not self.features.get(name)]
+        why3 = "; ".join(missing3) or "unavailable"
+        return (f"no sandbox tier reachable here (tier 1, root with CAP_SYS_ADMIN: {why1} | tier 2, user namespaces: {why2} | "
+                f"tier 3, root with CAP_SETUID + Landlock + seccomp: {why3}): refusing to run untrusted code; see the README's "
+                "'Isolation tiers' for how to get one (docker: --cap-add SYS_ADMIN, or run as root, or allow user namespaces), "
+                "or pass --allow-unsandboxed (allow_unsandboxed=True) to run it anyway")
 
     def describe(self) -> dict[str, object]:
         f = self.features
-        return {
+        info: dict[str, object] = {
             "executor": "forkserver",
+            "tier": self.tier,
+            "tier_name": TIER_NAMES[self.tier],
             "level": self.level,
             "isolated": self.isolated,
+        }
+        info.update(self.guarantees())
+        info.update({
             "namespaces": [n[:-2] for n in ("userns", "pidns", "mountns", "netns", "ipcns", "utsns") if f.get(n)],
             "root": ("minimal read-only root via " + self.root_kind) if f.get("mountns") else "host filesystem",
             "cgroup": f"{self.cgroup_version} memory+pids+cpu" if f.get("cgroup") else None,
             "seccomp": "bpf deny-list" if f.get("seccomp") else None,
+            "landlock": self.notes.get("landlock") if f.get("landlock") else None,
             "throwaway_uid": bool(f.get("uid")),
             "no_new_privs": bool(f.get("nnp")),
-            "rlimits": ["cpu", "fsize", "nofile", "stack", "core"] + ([] if f.get("cgroup") else ["as"]) + (["nproc"] if f.get("uid") else []),
+            "rlimits": ["cpu", "fsize", "nofile", "stack", "core"] + ([] if f.get("cgroup") else ["as"]) + (["nproc"] if f.get("uid") or self.shared_uid else []),
             "ipc": self.notes.get("ipc"),
             "oom_score_adj": self.notes.get("oom_score_adj"),
+            "bounding_set": self.notes.get("bounding_set"),
             "disabled": sorted(self.disabled),
             "unavailable": {k: v for k, v in sorted(self.errors.items()) if k not in self.disabled and not f.get(k) and "not needed" not in v},
-        }
+        })
+        return info
 
     # -- running ----------------------------------------------------------------------------------------------
     def run(
@@ -352,10 +480,11 @@ class ForkServerSandbox(Sandbox):
         with self._lock:
             fds: list[int] = []
             try:
-                side, side_writer = side_channel()
+                side, side_writer = side_socket()
                 fds = [memfd("payload", payload), input_memfd(stdin), memfd("stdout"), memfd("stderr"), side_writer, side]
                 zygote = self._zygote()
-                reply = self._exchange(zygote, header, fds[:5], limits)
+                records = bytearray()
+                reply = self._exchange(zygote, header, fds[:5], limits, side, records)
                 if reply is None:
                     return RunResult(status=base.SANDBOX_ERROR, mode=mode, error="the sandbox zygote died or stopped answering; restarted")
                 if reply.get("replace"):  # it could not clean up after this test: it exits, the next run starts afresh
@@ -363,18 +492,38 @@ class ForkServerSandbox(Sandbox):
                     self._holder[0] = None
                     zygote.close("graceful")
                     self.restarts += 1
-                return self._result(reply, fds, limits, nonce, mode)
+                drain(side, records, SIDE_LIMIT)  # what is left: every writer is gone by now
+                return self._result(reply, fds, limits, nonce, mode, bytes(records))
             except OSError as exc:
                 return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
             finally:
                 for fd in fds:
                     os.close(fd)
 
-    def _exchange(self, zygote: _Zygote, header: bytes, fds: list[int], limits: Limits) -> dict[str, object] | None:
+    def _exchange(self, zygote: _Zygote, header: bytes, fds: list[int], limits: Limits, side: int, records: bytearray) -> dict[str, object] | None:
+        """Send the test, then wait for the zygote's reply while draining the side channel (up to SIDE_LIMIT kept)."""
         try:
             zygote.sock.settimeout(10.0)
             socket.send_fds(zygote.sock, [header], fds)
-            zygote.sock.settimeout(limits.wall + 30.0)
+            os.close(fds[4])  # our copy of the program's end of the side channel: the zygote holds its own now
+            fds[4] = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)  # (closed with the others)
+            poller = select.poll()
+            poller.register(zygote.sock.fileno(), select.POLLIN | select.POLLHUP)
+            poller.register(side, select.POLLIN)
+            deadline = time.monotonic() + limits.wall + 30.0
+            side_open = True
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise OSError("the zygote did not answer in time")
+                events = dict(poller.poll(max(1, int(remaining * 1000))))
+                if side in events and side_open:
+                    side_open = drain(side, records, SIDE_LIMIT)
+                    if not side_open:
+                        poller.unregister(side)
+                if zygote.sock.fileno() in events:
+                    break
+            zygote.sock.settimeout(1.0)
             msg = zygote.sock.recv(1 << 20)
             if not msg:
                 raise OSError("EOF from zygote")
@@ -385,11 +534,11 @@ class ForkServerSandbox(Sandbox):
             self.restarts += 1
             return None
 
-    def _result(self, reply: dict[str, object], fds: list[int], limits: Limits, nonce: str, mode: str) -> RunResult:
-        _payload, stdin_fd, stdout_fd, stderr_fd, _side_writer, side_fd = fds
+    def _result(self, reply: dict[str, object], fds: list[int], limits: Limits, nonce: str, mode: str, side: bytes) -> RunResult:
+        _payload, stdin_fd, stdout_fd, stderr_fd, _side_writer, _side = fds
         output = limits.output_mb * MB
         out_size = os.fstat(stdout_fd).st_size
-        records = base.read_records(read_fd(side_fd, SIDE_LIMIT), nonce)
+        records = base.read_records(side, nonce)
         exception = records.exception
         result = RunResult(
             status=base.EXITED,
@@ -427,7 +576,7 @@ class ForkServerSandbox(Sandbox):
             result.exit_code = os.WEXITSTATUS(status)
         if result.signal == signal.SIGXCPU or result.cpu_s > limits.cpu_s:
             result.status = base.TIMEOUT
-        elif int(reply.get("oom_kills") or 0) > 0 or exception == "MemoryError":  # type: ignore[arg-type]
+        elif int(reply.get("oom_kills") or 0) > 0 or exception == "MemoryError" or reply.get("memory_exceeded"):  # type: ignore[arg-type]
             result.status = base.MEMORY
         elif out_size >= output or result.signal == signal.SIGXFSZ:
             result.status = base.OUTPUT_LIMIT

@@ -146,119 +146,150 @@ def mount_flags_of(path: str) -> int:
 
 
 def bind_mount(source: str, target: str, *, readonly: bool = True, extra: int = 0) -> None:
-    """Bind ``source`` on ``target`` (recursively), then remount it read-only / nosuid with its locked flags kept."""
+    """Bind ``source`` on ``target`` (recursively), then remount it read-only / nosuid with its locked flags kept; where
+    the kernel has ``mount_setattr`` (5.12+), mounts below ``source`` (a /usr/local of its own...) become read-only
+    too (a bind remount changes the top mount only)."""
     mount(source, target, None, MS_BIND | MS_REC)
     flags = MS_BIND | MS_REMOUNT | MS_NOSUID | extra | mount_flags_of(source)
     if readonly:
         flags |= MS_RDONLY
     mount(None, target, None, flags)
+    if readonly:
+        attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+        _libc.syscall(_SYS_MOUNT_SETATTR, AT_FDCWD, _b(target), AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr))
+
+
+_SYS_MOUNT_SETATTR = 442  # every architecture
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 1, 2, 4
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
 # --- seccomp ----------------------------------------------------------------------------------------------------------
-AUDIT_ARCH_X86_64 = 0xC000003E
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 SECCOMP_RET_KILL_PROCESS = 0x80000000
 SECCOMP_RET_ERRNO = 0x00050000
 SECCOMP_RET_ALLOW = 0x7FFF0000
 X32_SYSCALL_BIT = 0x40000000
 
-#: syscalls a test program is refused (x86_64 numbers): network, debugging other processes, mounts, namespaces,
-#: kernel keyrings, bpf, perf, kexec and modules, clocks, swap, io_uring, handle-based opens, userfaultfd, System V
-#: IPC and POSIX message queues (objects that would outlive the test), modify_ldt, ...
-DENIED_SYSCALLS_X86_64: dict[str, int] = {
-    "socket": 41,
-    "connect": 42,
-    "accept": 43,
-    "bind": 49,
-    "listen": 50,
-    "accept4": 288,
-    "ptrace": 101,
-    "syslog": 103,
-    "uselib": 134,
-    "ustat": 136,
-    "sysfs": 139,
-    "vhangup": 153,
-    "pivot_root": 155,
-    "_sysctl": 156,
-    "adjtimex": 159,
-    "chroot": 161,
-    "acct": 163,
-    "settimeofday": 164,
-    "mount": 165,
-    "umount2": 166,
-    "swapon": 167,
-    "swapoff": 168,
-    "reboot": 169,
-    "sethostname": 170,
-    "setdomainname": 171,
-    "iopl": 172,
-    "ioperm": 173,
-    "create_module": 174,
-    "init_module": 175,
-    "delete_module": 176,
-    "get_kernel_syms": 177,
-    "query_module": 178,
-    "quotactl": 179,
-    "nfsservctl": 180,
-    "lookup_dcookie": 212,
-    "clock_settime": 227,
-    "add_key": 248,
-    "request_key": 249,
-    "keyctl": 250,
-    "migrate_pages": 256,
-    "unshare": 272,
-    "move_pages": 279,
-    "perf_event_open": 298,
-    "fanotify_init": 300,
-    "name_to_handle_at": 303,
-    "open_by_handle_at": 304,
-    "clock_adjtime": 305,
-    "setns": 308,
-    "process_vm_readv": 310,
-    "process_vm_writev": 311,
-    "kcmp": 312,
-    "finit_module": 313,
-    "kexec_file_load": 320,
-    "kexec_load": 246,
-    "bpf": 321,
-    "userfaultfd": 323,
-    "io_uring_setup": 425,
-    "io_uring_enter": 426,
-    "io_uring_register": 427,
-    "open_tree": 428,
-    "move_mount": 429,
-    "fsopen": 430,
-    "fsconfig": 431,
-    "fsmount": 432,
-    "fspick": 433,
-    "pidfd_getfd": 438,
-    "process_madvise": 440,
-    "mount_setattr": 442,
-    "quotactl_fd": 443,
-    "memfd_secret": 447,
+#: syscalls a test program is refused, as (x86_64, aarch64) numbers (None: the architecture has no such call):
+#: network, debugging other processes, mounts, namespaces, kernel keyrings, bpf, perf, kexec and modules, clocks,
+#: swap, io_uring, handle-based opens, userfaultfd, System V IPC and POSIX message queues (objects that would outlive
+#: the test), modify_ldt, ... (numbers checked against libseccomp's tables by tests/test_sandbox_seccomp.py)
+DENIED_SYSCALLS: dict[str, tuple[int, int | None]] = {
+    "socket": (41, 198),
+    "connect": (42, 203),
+    "accept": (43, 202),
+    "bind": (49, 200),
+    "listen": (50, 201),
+    "accept4": (288, 242),
+    "ptrace": (101, 117),
+    "syslog": (103, 116),
+    "uselib": (134, None),
+    "ustat": (136, None),
+    "sysfs": (139, None),
+    "vhangup": (153, 58),
+    "pivot_root": (155, 41),
+    "_sysctl": (156, None),
+    "adjtimex": (159, 171),
+    "chroot": (161, 51),
+    "acct": (163, 89),
+    "settimeofday": (164, 170),
+    "mount": (165, 40),
+    "umount2": (166, 39),
+    "swapon": (167, 224),
+    "swapoff": (168, 225),
+    "reboot": (169, 142),
+    "sethostname": (170, 161),
+    "setdomainname": (171, 162),
+    "iopl": (172, None),
+    "ioperm": (173, None),
+    "create_module": (174, None),
+    "init_module": (175, 105),
+    "delete_module": (176, 106),
+    "get_kernel_syms": (177, None),
+    "query_module": (178, None),
+    "quotactl": (179, 60),
+    "nfsservctl": (180, 42),
+    "lookup_dcookie": (212, 18),
+    "clock_settime": (227, 112),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "keyctl": (250, 219),
+    "migrate_pages": (256, 238),
+    "unshare": (272, 97),
+    "move_pages": (279, 239),
+    "perf_event_open": (298, 241),
+    "fanotify_init": (300, 262),
+    "name_to_handle_at": (303, 264),
+    "open_by_handle_at": (304, 265),
+    "clock_adjtime": (305, 266),
+    "setns": (308, 268),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "kcmp": (312, 272),
+    "finit_module": (313, 273),
+    "kexec_file_load": (320, 294),
+    "kexec_load": (246, 104),
+    "bpf": (321, 280),
+    "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427),
+    "open_tree": (428, 428),
+    "move_mount": (429, 429),
+    "fsopen": (430, 430),
+    "fsconfig": (431, 431),
+    "fsmount": (432, 432),
+    "fspick": (433, 433),
+    "pidfd_getfd": (438, 438),
+    "process_madvise": (440, 440),
+    "mount_setattr": (442, 442),
+    "quotactl_fd": (443, 443),
+    "memfd_secret": (447, 447),
     # a process's own descriptor table for segments: nothing a test program needs
-    "modify_ldt": 154,
+    "modify_ldt": (154, None),
     # System V IPC and POSIX message queues: kernel objects that outlive a process (a test must leave nothing)
-    "shmget": 29,
-    "shmat": 30,
-    "shmctl": 31,
-    "semget": 64,
-    "semop": 65,
-    "semctl": 66,
-    "shmdt": 67,
-    "msgget": 68,
-    "msgsnd": 69,
-    "msgrcv": 70,
-    "msgctl": 71,
-    "semtimedop": 220,
-    "mq_open": 240,
-    "mq_unlink": 241,
-    "mq_timedsend": 242,
-    "mq_timedreceive": 243,
-    "mq_notify": 244,
-    "mq_getsetattr": 245,
+    "shmget": (29, 194),
+    "shmat": (30, 196),
+    "shmctl": (31, 195),
+    "semget": (64, 190),
+    "semop": (65, 193),
+    "semctl": (66, 191),
+    "shmdt": (67, 197),
+    "msgget": (68, 186),
+    "msgsnd": (69, 189),
+    "msgrcv": (70, 188),
+    "msgctl": (71, 187),
+    "semtimedop": (220, 192),
+    "mq_open": (240, 180),
+    "mq_unlink": (241, 181),
+    "mq_timedsend": (242, 182),
+    "mq_timedreceive": (243, 183),
+    "mq_notify": (244, 184),
+    "mq_getsetattr": (245, 185),
 }
-SYS_CLONE_X86_64 = 56
-SYS_CLONE3_X86_64 = 435
+#: the x86_64 numbers alone (kept for readers of the old name)
+DENIED_SYSCALLS_X86_64: dict[str, int] = {name: nrs[0] for name, nrs in DENIED_SYSCALLS.items()}
+
+#: syscalls that act on another process named by a pid (or a user): where a program shares the zygote's uid (a
+#: one-uid user namespace), the kernel would let it lower the zygote's rlimits, pin its CPUs or renice it; the filter
+#: then allows them only on the caller itself (pid 0). (name, x86_64, aarch64, arguments that must be 0)
+SELF_ONLY_SYSCALLS: tuple[tuple[str, int, int, tuple[int, ...]], ...] = (
+    ("prlimit64", 302, 261, (0,)),
+    ("sched_setaffinity", 203, 122, (0,)),
+    ("sched_setparam", 142, 118, (0,)),
+    ("sched_setscheduler", 144, 119, (0,)),
+    ("sched_setattr", 314, 274, (0,)),
+    ("setpriority", 141, 140, (0, 1)),  # PRIO_PROCESS (0) of the caller (0) only: os.nice() still works
+    ("ioprio_set", 251, 30, (0,)),  # `which` is never 0 (IOPRIO_WHO_PROCESS is 1): always refused
+)
+SYS_CLONE = {"x86_64": 56, "aarch64": 220}
+SYS_CLONE3 = 435
 
 _BPF_LD_W_ABS = 0x20
 _BPF_JEQ_K = 0x15
@@ -267,45 +298,74 @@ _BPF_JSET_K = 0x45
 _BPF_RET_K = 0x06
 
 
-def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("=HBBI", code, jt, jf, k)
+class _Asm:
+    """A tiny classic-BPF assembler: conditional jumps name labels, resolved (forward only) at the end."""
+
+    def __init__(self) -> None:
+        self.code: list[tuple[int, object, object, int]] = []
+        self.labels: dict[str, int] = {}
+
+    def op(self, code: int, k: int, jt: object = 0, jf: object = 0) -> None:
+        self.code.append((code, jt, jf, k))
+
+    def label(self, name: str) -> None:
+        self.labels[name] = len(self.code)
+
+    def assemble(self) -> bytes:
+        out = []
+        for pc, (code, jt, jf, k) in enumerate(self.code):
+            offsets = []
+            for target in (jt, jf):
+                if isinstance(target, str):
+                    delta = self.labels[target] - pc - 1
+                    if not 0 <= delta <= 255:
+                        raise ValueError(f"seccomp: jump to {target} out of range ({delta})")
+                    offsets.append(delta)
+                else:
+                    offsets.append(int(target))  # type: ignore[call-overload]
+            out.append(struct.pack("=HBBI", code, offsets[0], offsets[1], k))
+        return b"".join(out)
 
 
-def build_seccomp_filter() -> bytes | None:
-    """The BPF program (``struct sock_filter[]`` bytes) for this machine, or None where it is not supported."""
-    if platform.machine() != "x86_64":
+def build_seccomp_filter(machine: str | None = None, *, self_only: bool = False) -> bytes | None:
+    """The BPF program (``struct sock_filter[]`` bytes) for ``machine`` (default: this one), or None where it has no
+    table. Any other ABI (x32, i386 ``int 0x80`` on x86_64; arm32 on aarch64) kills the process; the denied calls
+    return EPERM; ``clone`` with any namespace flag EPERM; ``clone3`` ENOSYS (libc falls back to the filtered
+    ``clone``). ``self_only`` adds :data:`SELF_ONLY_SYSCALLS` (programs that share the zygote's uid)."""
+    machine = machine or platform.machine()
+    if machine not in AUDIT_ARCH:
         return None
-    denied = sorted(set(DENIED_SYSCALLS_X86_64.values()))
-    # layout: [0] ld arch, [1] jeq x86_64, [2] ld nr, [3] jge x32 -> kill, [4..] denied checks,
-    # then clone check (3 insns), clone3 check (1), ret allow, ret eperm, ret enosys, ret kill
-    n_denied = len(denied)
-    first = 4
-    clone_at = first + n_denied
-    clone3_at = clone_at + 3
-    allow_at = clone3_at + 1
-    eperm_at = allow_at + 1
-    enosys_at = eperm_at + 1
-    kill_at = enosys_at + 1
-    prog = [
-        _insn(_BPF_LD_W_ABS, 0, 0, 4),
-        _insn(_BPF_JEQ_K, 0, kill_at - 2, AUDIT_ARCH_X86_64),
-        _insn(_BPF_LD_W_ABS, 0, 0, 0),
-        _insn(_BPF_JGE_K, kill_at - 4, 0, X32_SYSCALL_BIT),
-    ]
-    for i, nr in enumerate(denied):
-        pc = first + i
-        prog.append(_insn(_BPF_JEQ_K, eperm_at - pc - 1, 0, nr))
-    # clone: refuse any namespace flag in args[0] (low 32 bits at offset 16 on little-endian)
-    prog.append(_insn(_BPF_JEQ_K, 0, 2, SYS_CLONE_X86_64))
-    prog.append(_insn(_BPF_LD_W_ABS, 0, 0, 16))
-    prog.append(_insn(_BPF_JSET_K, eperm_at - (clone_at + 2) - 1, allow_at - (clone_at + 2) - 1, NAMESPACE_FLAGS))
-    prog.append(_insn(_BPF_JEQ_K, enosys_at - clone3_at - 1, 0, SYS_CLONE3_X86_64))
-    prog.append(_insn(_BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
-    prog.append(_insn(_BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.EPERM))
-    prog.append(_insn(_BPF_RET_K, 0, 0, SECCOMP_RET_ERRNO | errno.ENOSYS))
-    prog.append(_insn(_BPF_RET_K, 0, 0, SECCOMP_RET_KILL_PROCESS))
-    assert len(prog) == kill_at + 1
-    return b"".join(prog)
+    column = 0 if machine == "x86_64" else 1
+    denied = sorted({nrs[column] for nrs in DENIED_SYSCALLS.values() if nrs[column] is not None})
+    a = _Asm()
+    a.op(_BPF_LD_W_ABS, 4)  # seccomp_data.arch
+    a.op(_BPF_JEQ_K, AUDIT_ARCH[machine], 0, "kill")
+    a.op(_BPF_LD_W_ABS, 0)  # seccomp_data.nr
+    if machine == "x86_64":
+        a.op(_BPF_JGE_K, X32_SYSCALL_BIT, "kill", 0)
+    for nr in denied:
+        a.op(_BPF_JEQ_K, nr, "eperm", 0)
+    a.op(_BPF_JEQ_K, SYS_CLONE3, "enosys", 0)
+    if self_only:
+        for i, (_name, x86, arm, zero_args) in enumerate(SELF_ONLY_SYSCALLS):
+            a.op(_BPF_JEQ_K, x86 if column == 0 else arm, 0, f"next{i}")
+            for arg in zero_args:  # the low 32 bits of each argument (a pid_t / int): non-zero is another process
+                a.op(_BPF_LD_W_ABS, 16 + 8 * arg)
+                a.op(_BPF_JEQ_K, 0, 0, "eperm")
+            a.op(_BPF_RET_K, SECCOMP_RET_ALLOW)
+            a.label(f"next{i}")
+    a.op(_BPF_JEQ_K, SYS_CLONE[machine], 0, "allow")
+    a.op(_BPF_LD_W_ABS, 16)  # clone's flags: args[0], low 32 bits (little-endian)
+    a.op(_BPF_JSET_K, NAMESPACE_FLAGS, "eperm", "allow")
+    a.label("allow")
+    a.op(_BPF_RET_K, SECCOMP_RET_ALLOW)
+    a.label("eperm")
+    a.op(_BPF_RET_K, SECCOMP_RET_ERRNO | errno.EPERM)
+    a.label("enosys")
+    a.op(_BPF_RET_K, SECCOMP_RET_ERRNO | errno.ENOSYS)
+    a.label("kill")
+    a.op(_BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
+    return a.assemble()
 
 
 class _SockFprog(ctypes.Structure):
@@ -334,3 +394,136 @@ def seccomp_supported() -> bool:
     except OSError:
         return False
     return build_seccomp_filter() is not None
+
+
+# --- capabilities ------------------------------------------------------------------------------------------------------
+PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+_CAP_VERSION_3 = 0x20080522
+CAP_SETUID = 7
+CAP_SETPCAP = 8
+CAP_SYS_ADMIN = 21
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def effective_capabilities() -> int:
+    """This process's effective capability set as a bit mask (capget: no /proc needed)."""
+    header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    return data[0].effective | (data[1].effective << 32)
+
+
+def drop_bounding_set() -> int:
+    """Empty the capability bounding set (needs CAP_SETPCAP): no exec can ever give this process or its children a
+    capability back, whatever uid they run as. Returns how many capabilities were dropped."""
+    dropped = 0
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            if err == errno.EINVAL:  # past the last capability this kernel knows
+                break
+            raise OSError(err, f"PR_CAPBSET_DROP {cap}: {os.strerror(err)}")
+        dropped += 1
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    return dropped
+
+
+def clear_capabilities() -> None:
+    """capset(0, 0, 0): no effective, permitted or inheritable capability left (in any user namespace)."""
+    header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+# --- Landlock (kernel >= 5.13; ABI 4 adds TCP, ABI 6 scopes signals and abstract sockets) ----------------------------
+_SYS_LANDLOCK_CREATE_RULESET, _SYS_LANDLOCK_ADD_RULE, _SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446  # every architecture
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+_FS = {name: 1 << i for i, name in enumerate(
+    "EXECUTE WRITE_FILE READ_FILE READ_DIR REMOVE_DIR REMOVE_FILE MAKE_CHAR MAKE_DIR MAKE_REG MAKE_SOCK MAKE_FIFO "
+    "MAKE_BLOCK MAKE_SYM REFER TRUNCATE IOCTL_DEV".split())}
+#: the filesystem rights each ABI version knows (all of them are "handled": refused unless a rule grants them)
+_FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
+_FILE_RIGHTS = _FS["EXECUTE"] | _FS["WRITE_FILE"] | _FS["READ_FILE"] | _FS["TRUNCATE"] | _FS["IOCTL_DEV"]
+LANDLOCK_NET_BIND_TCP, LANDLOCK_NET_CONNECT_TCP = 1, 2
+LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, LANDLOCK_SCOPE_SIGNAL = 1, 2
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+def landlock_abi() -> int:
+    """The Landlock ABI version of this kernel, 0 where it has none (or it is disabled, or a filter refuses it)."""
+    version = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(0, int(version))
+
+
+class LandlockRuleset:
+    """A Landlock ruleset built once (in the zygote); each test process only calls :meth:`restrict`.
+
+    ``read_exec``: folders (or files) readable and executable beneath; ``read_write``: folders where everything but
+    device nodes is allowed; ``devices``: files readable and writable (``/dev/null``...). Everything else of the
+    filesystem is refused, whatever the uid's permissions; TCP bind/connect are refused (ABI >= 4), and signals and
+    abstract unix sockets stay within the test's own processes (ABI >= 6).
+    """
+
+    def __init__(self, read_exec: list[str], read_write: list[str], devices: list[str]) -> None:
+        self.abi = landlock_abi()
+        if self.abi < 1:
+            raise OSError(errno.ENOSYS, "Landlock is not available in this kernel")
+        handled = _FS_BY_ABI.get(self.abi, _FS_BY_ABI[5])
+        attr = _RulesetAttr(handled, (LANDLOCK_NET_BIND_TCP | LANDLOCK_NET_CONNECT_TCP) if self.abi >= 4 else 0,
+                            (LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL) if self.abi >= 6 else 0)
+        size = 24 if self.abi >= 6 else 16 if self.abi >= 4 else 8
+        fd = _libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"landlock_create_ruleset: {os.strerror(err)}")
+        self.fd = int(fd)
+        os.set_inheritable(self.fd, False)
+        ro = _FS["EXECUTE"] | _FS["READ_FILE"] | _FS["READ_DIR"]
+        rw = handled & ~(_FS["MAKE_CHAR"] | _FS["MAKE_BLOCK"] | _FS["IOCTL_DEV"])
+        dev = _FS["READ_FILE"] | _FS["WRITE_FILE"] | (_FS["TRUNCATE"] if self.abi >= 3 else 0)
+        try:
+            for paths, access in ((read_exec, ro), (read_write, rw), (devices, dev)):
+                for path in paths:
+                    self._allow(path, access & handled)
+        except OSError:
+            os.close(self.fd)
+            raise
+
+    def _allow(self, path: str, access: int) -> None:
+        try:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            if not os.path.isdir(path):
+                access &= _FILE_RIGHTS
+            rule = _PathBeneath(access, pfd)
+            if _libc.syscall(_SYS_LANDLOCK_ADD_RULE, self.fd, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"landlock_add_rule {path}: {os.strerror(err)}")
+        finally:
+            os.close(pfd)
+
+    def restrict(self) -> None:
+        """Confine the calling process (and everything it starts) to the ruleset; needs no_new_privs first."""
+        if _libc.syscall(_SYS_LANDLOCK_RESTRICT_SELF, self.fd, 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"landlock_restrict_self: {os.strerror(err)}")

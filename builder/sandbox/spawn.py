@@ -24,7 +24,14 @@ from pathlib import Path
 
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
-from builder.sandbox.fdio import input_memfd, memfd, read_fd, side_channel, tail_fd, was_read
+from builder.sandbox.fdio import (
+    input_memfd,
+    memfd,
+    read_fd,
+    side_channel,
+    tail_fd,
+    was_read,
+)
 
 RUNNER = str(Path(__file__).with_name("runner.py"))
 MB = 1024 * 1024

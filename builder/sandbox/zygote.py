@@ -42,7 +42,6 @@ import math
 import os
 import resource
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -60,7 +59,7 @@ PRELOAD = (
     "time types typing unicodedata ctypes traceback"
 ).split()
 
-FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp")
+FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp", "landlock")
 MB = 1024 * 1024
 SETUP_FAILED = 111
 
@@ -81,13 +80,18 @@ class Zygote:
         self.errors: dict[str, str] = {}
         self.cg: cgroups.CgroupManager | None = None
         self.seccomp: isolation.SeccompFilter | None = None
+        self.landlock: isolation.LandlockRuleset | None = None
         self._setup_fd = -1
         self.root_kind = "host"
         self.ncpu = max(1, len(os.sched_getaffinity(0)))
         self.base_vm = 0
+        #: the zygote's own resident peak (a forked child starts with its pages: what is above is the program's)
+        self.base_rss = 0
         self.proc_fd: int | None = None
         self.root_parent_fd: int | None = None
         self.scratch_mb = 64
+        #: without a private root: the test's folder (persistent, emptied after every test; Landlock rules name it)
+        self.scratch_dir: str | None = None
         #: a fresh IPC namespace per test (SysV and POSIX IPC die with the test)
         self.per_test_ipc = False
         #: scratch dir -> top-level names to keep (the way to a Python environment that lives under it)
@@ -96,6 +100,13 @@ class Zygote:
         self.stash: dict[str, tuple[tuple[str, str], ...]] = {}
         self.notes: dict[str, str] = {}
         self.root_name = ""
+        #: a one-uid user namespace: programs run as the zygote's own uid (every capability dropped, self-only rules)
+        self.shared_uid = False
+        #: how the user namespace's ids were mapped ("privileged", "newuidmap", "one uid"), and the host uid programs get
+        self.id_map = ""
+        self.host_uid: int | None = None
+        self.map_error = ""
+        self.gid = self.uid
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
@@ -110,61 +121,52 @@ class Zygote:
         for name in ("pytest_standin", "unittest_plan"):
             with open(os.path.join(package, "builder", "sandbox", name + ".py"), encoding="utf-8") as fh:
                 child_sources[name] = fh.read()
+        # PID 1 of a namespace only gets the signals it has a handler for: Python's SIGINT handler is the only one
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         euid = os.geteuid()
+        root_dir = str(self.config.get("root_dir") or "")
+        if root_dir:
+            self.root_parent_fd = os.open(os.path.dirname(root_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._try("cgroup", lambda: self._setup_cgroup())
         if self.cg is not None:
             self.notes["oom_score_adj"] = self.cg.oom_score_adj
-        if "seccomp" not in self.disabled:
-            try:
-                program = isolation.build_seccomp_filter() if isolation.seccomp_supported() else None
-                if program is None:
-                    self.errors["seccomp"] = "no seccomp filter for this architecture or kernel"
-                else:
-                    self.seccomp = isolation.SeccompFilter(program)
-                    self.features["seccomp"] = True
-            except OSError as exc:
-                self.errors["seccomp"] = str(exc)
-        else:
-            self.errors["seccomp"] = "disabled"
         self._setup_namespaces(euid)
         if self.features["utsns"]:
             try:
                 isolation.sethostname("sandbox")
             except OSError as exc:
                 self.errors["utsns"] = str(exc)
+        self.base_vm, self.base_rss = _vm_size(), _vm_size("VmHWM:")  # while /proc is the host's (a private root may have none)
+        self._setup_uid(euid)
         if self.features["mountns"]:
-            root_dir = str(self.config.get("root_dir") or "")
             try:
                 if not root_dir:
                     raise OSError("no root directory given")
-                self.root_parent_fd = os.open(os.path.dirname(root_dir), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                self.root_kind, self.stash = build_root(root_dir, self.uid if self.features.get("uid_possible") else 0, self.scratch_mb)
+                self.root_kind, self.stash = build_root(root_dir, self.uid, self.scratch_mb)
                 self.protected = {path: tuple(t[len(path) + 1 :].split("/")[0] for _s, t in binds) for path, binds in self.stash.items()}
-            except OSError as exc:
+            except OSError as exc:  # nothing changed yet: carry on with the host's root (Landlock, below, guards it)
                 self.features["mountns"] = False
                 self.errors["mountns"] = f"minimal root: {exc}"
-        if "uid" in self.disabled:
-            self.errors["uid"] = "disabled"
-        elif euid == 0 and not self.features["userns"]:
-            if self.features["mountns"] or _world_readable(sys.prefix):
-                self.features["uid"] = True
-            else:  # the host root, and the Python installation is private to root (e.g. under /root)
-                self.errors["uid"] = f"{sys.prefix} is not readable by other users and there is no private root"
+                self._setup_uid(euid)
+        if not self.features["mountns"]:
+            self._setup_scratch_dir(root_dir)
+            self._setup_landlock()
         else:
-            self.errors["uid"] = "not root in the initial user namespace: no throwaway uid"
+            self.errors["landlock"] = "not needed (a private root)"
+        self._setup_seccomp()
         if "nnp" in self.disabled:
             self.errors["nnp"] = "disabled"
         else:
             self.features["nnp"] = True
-        self.features.pop("uid_possible", None)
         self.per_test_ipc = self.features["ipcns"] and _can_unshare_ipc()
         self.notes["ipc"] = "a fresh IPC namespace per test" if self.per_test_ipc else (
             "one IPC namespace per zygote, emptied after every test" if self.features["ipcns"] else "the host's IPC namespace: the test's own objects are removed after it")
+        self._harden()
         runner.prepare(child_sources)
         # what the zygote keeps of its configuration: nothing that names a folder of the host
-        self.root_name = os.path.basename(str(self.config.get("root_dir") or ""))
+        self.root_name = os.path.basename(root_dir)
         self.config = {"tag": self.config.get("tag")}
-        self.base_vm = _vm_size()
+        self.base_vm, self.base_rss = max(self.base_vm, _vm_size()), max(self.base_rss, _vm_size("VmHWM:"))
         gc.collect()
         gc.freeze()  # the preloaded objects are never scanned again: fewer copy-on-write faults in every child
         return {
@@ -177,6 +179,10 @@ class Zygote:
             "cgroup_parents": self.cg.parents if self.cg else {},
             "python": sys.version.split()[0],
             "notes": self.notes,
+            "shared_uid": self.shared_uid,
+            "id_map": self.id_map,
+            "host_uid": self.host_uid,
+            "landlock_abi": self.landlock.abi if self.landlock else 0,
         }
 
     def _try(self, feature: str, fn) -> None:  # type: ignore[no-untyped-def]
@@ -212,22 +218,25 @@ class Zygote:
         flags = 0
         for value in wanted.values():
             flags |= value
-        if euid != 0:
+        direct: OSError | None = None
+        if euid == 0 and flags:  # tier 1: root with CAP_SYS_ADMIN needs no user namespace
+            try:
+                isolation.unshare(flags)
+                for name in wanted:
+                    self.features[name] = True
+                self.errors["userns"] = "not needed (root with CAP_SYS_ADMIN)"
+                flags = 0
+            except OSError as exc:
+                direct = exc
+        if flags or (euid != 0 and "pidns" not in self.disabled):
             if "userns" in self.disabled:
                 self.errors["userns"] = "disabled"
-            elif flags or "pidns" not in self.disabled:
-                uid, gid = os.getuid(), os.getgid()
-                try:
-                    isolation.unshare(isolation.CLONE_NEWUSER)
-                    _write_file("/proc/self/setgroups", "deny")
-                    _write_file("/proc/self/uid_map", f"0 {uid} 1")
-                    _write_file("/proc/self/gid_map", f"0 {gid} 1")
+            else:
+                try:  # tier 2: a user namespace (a normal user; root in a container that allows them)
+                    self._enter_userns()
                     self.features["userns"] = True
                 except OSError as exc:
-                    self.errors["userns"] = str(exc)
-        else:
-            self.errors["userns"] = "not needed (root)"
-            self.features["uid_possible"] = True
+                    self.errors["userns"] = str(exc) + (f" (and without one, as root: {direct})" if direct else "")
         if flags:
             try:
                 isolation.unshare(flags)
@@ -260,6 +269,159 @@ class Zygote:
             # no PID namespace: orphans of a test are reparented to us, and we kill them after each test
             isolation.prctl(isolation.PR_SET_CHILD_SUBREAPER, 1)
             self.proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def _enter_userns(self) -> None:
+        """unshare(CLONE_NEWUSER) and map the ids: the zygote is uid 0 inside, its own uid outside; the throwaway uid
+        ``self.uid`` inside is mapped too where a process outside may write such a map — root with CAP_SETUID (as in a
+        container that allows user namespaces: the same uid outside), or newuidmap/newgidmap with an /etc/subuid
+        range (a normal user). Otherwise only the own uid is mapped and programs share it (``shared_uid``)."""
+        uid, gid = os.getuid(), os.getgid()
+        maps = _second_id_maps(uid, gid, self.uid)
+        if maps is None or "uid" in self.disabled:
+            isolation.unshare(isolation.CLONE_NEWUSER)
+            self._map_own_ids(uid, gid)
+            return
+        method, writer, host_uid = maps
+        go_r, go_w = os.pipe()
+        done_r, done_w = os.pipe()
+        helper = os.fork()
+        if helper == 0:  # stays outside the new namespace: the kernel lets only a process of the parent write the maps
+            answer = b"no"
+            try:
+                os.close(go_w)
+                os.close(done_r)
+                if os.read(go_r, 1) == b"1":
+                    answer = (writer(os.getppid()) or "ok").encode()[:1000]
+            except BaseException as exc:  # noqa: BLE001
+                answer = f"{type(exc).__name__}: {exc}".encode()[:1000]
+            finally:
+                try:
+                    os.write(done_w, answer)
+                finally:
+                    os._exit(0)
+        os.close(go_r)
+        os.close(done_w)
+        try:
+            isolation.unshare(isolation.CLONE_NEWUSER)
+        except OSError:
+            os.close(go_w)
+            os.close(done_r)
+            os.waitpid(helper, 0)
+            raise
+        os.write(go_w, b"1")
+        os.close(go_w)
+        answer = _read_all_fd(done_r).decode(errors="replace")
+        os.close(done_r)
+        os.waitpid(helper, 0)
+        if answer == "ok":
+            self.id_map = method
+            self.host_uid = host_uid
+            return
+        self.map_error = f"{method}: {answer}"
+        self._map_own_ids(uid, gid)  # the helper wrote nothing: map the own ids ourselves
+
+    def _map_own_ids(self, uid: int, gid: int) -> None:
+        _write_file("/proc/self/setgroups", "deny")
+        _write_file("/proc/self/uid_map", f"0 {uid} 1")
+        _write_file("/proc/self/gid_map", f"0 {gid} 1")
+        self.id_map = "one uid"
+        self.host_uid = uid
+        self.shared_uid = True
+
+    def _setup_uid(self, euid: int) -> None:
+        """Can programs run as a throwaway uid (nothing else of the machine runs as it)?"""
+        self.features["uid"] = False
+        if "uid" in self.disabled:
+            self.errors["uid"] = "disabled"
+            if self.features["userns"]:
+                self.shared_uid = True
+            return
+        if self.features["userns"]:
+            if self.shared_uid:
+                why = self.map_error or "a one-uid user namespace (no newuidmap/newgidmap, or no /etc/subuid range for this user)"
+                self.errors["uid"] = why + ": programs run as the zygote's own uid with every capability dropped"
+            else:
+                self.features["uid"] = True
+            return
+        if euid != 0:
+            self.errors["uid"] = "not root and no user namespace: no throwaway uid"
+            return
+        caps = isolation.effective_capabilities()
+        if not caps & (1 << isolation.CAP_SETUID):
+            self.errors["uid"] = "root without CAP_SETUID: no throwaway uid"
+            return
+        if not self.features["mountns"]:
+            private = _private_folder(python_dirs())
+            if private:
+                self.errors["uid"] = (f"the Python installation is not readable by other users ({private} is private), so a "
+                                      "throwaway uid could not run it: use a Python installed outside a private home "
+                                      "folder (e.g. /usr/local, /opt)")
+                return
+            if not _uid_usable(self.uid):
+                self.errors["uid"] = f"uid {self.uid} cannot be taken here (a user-namespace remapped container?)"
+                return
+        self.features["uid"] = True
+        self.host_uid = self.uid
+
+    def _setup_scratch_dir(self, root_dir: str) -> None:
+        """Without a private root: the test's folder, inside the supervisor's root-only folder, owned by the throwaway
+        uid and private to it (0700); the same folder (Landlock names it) is emptied after every test."""
+        if not root_dir:
+            return
+        scratch = os.path.join(root_dir, "scratch")
+        os.mkdir(scratch, 0o700)
+        if self.features["uid"]:
+            os.chmod(root_dir, 0o711)  # others may pass through to the scratch, not list
+            os.chown(scratch, self.uid, self.gid)
+        self.scratch_dir = scratch
+
+    def _setup_landlock(self) -> None:
+        if "landlock" in self.disabled:
+            self.errors["landlock"] = "disabled"
+            return
+        if self.scratch_dir is None:
+            self.errors["landlock"] = "no scratch folder"
+            return
+        read_exec = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache", "/etc/localtime"]
+        read_exec += sorted({os.path.realpath(p) for p in python_dirs() if p and os.path.exists(p)})
+        devices = [f"/dev/{name}" for name in ("null", "zero", "full", "random", "urandom")]
+        try:
+            self.landlock = isolation.LandlockRuleset(read_exec, [self.scratch_dir], devices)
+            self.features["landlock"] = True
+            self.notes["landlock"] = f"ABI {self.landlock.abi}" + (": TCP refused" if self.landlock.abi >= 4 else "") + (
+                ", signals and abstract sockets scoped" if self.landlock.abi >= 6 else "")
+        except OSError as exc:
+            self.errors["landlock"] = str(exc)
+
+    def _setup_seccomp(self) -> None:
+        if "seccomp" in self.disabled:
+            self.errors["seccomp"] = "disabled"
+            return
+        try:
+            program = isolation.build_seccomp_filter(self_only=self.shared_uid) if isolation.seccomp_supported() else None
+            if program is None:
+                self.errors["seccomp"] = f"no seccomp filter for this architecture ({os.uname().machine}) or kernel"
+            else:
+                self.seccomp = isolation.SeccompFilter(program)
+                self.features["seccomp"] = True
+        except OSError as exc:
+            self.errors["seccomp"] = str(exc)
+
+    def _harden(self) -> None:
+        """The zygote itself: not dumpable (its /proc files and memory need CAP_SYS_PTRACE over it, which no program
+        has), and an empty capability bounding set (no exec by any process of a test can give a capability back)."""
+        try:
+            isolation.prctl(isolation.PR_SET_DUMPABLE, 0)
+        except OSError as exc:
+            self.notes["dumpable"] = str(exc)
+        try:
+            if isolation.effective_capabilities() & (1 << isolation.CAP_SETPCAP):
+                isolation.drop_bounding_set()
+                self.notes["bounding_set"] = "empty"
+            else:
+                self.notes["bounding_set"] = "kept (no CAP_SETPCAP)"
+        except OSError as exc:
+            self.notes["bounding_set"] = f"kept ({exc})"
 
     def _become_pid1(self) -> None:
         """Fork into the new PID namespace: the child (PID 1 there) is the zygote from now on; this process stays
@@ -320,13 +482,15 @@ class Zygote:
         snap = self.cg.prepare(memory, int(limits["max_processes"])) if self.cg else None
         if self.features["mountns"]:
             self._size_scratch(int(limits.get("scratch_mb", 64)))
-            scratch, host_scratch = "/tmp", None  # our private tmpfs, emptied after every test
+            scratch = "/tmp"  # our private tmpfs, emptied after every test
+        elif self.scratch_dir is not None:
+            scratch = self.scratch_dir  # the test's private folder on the host, emptied after every test
         else:
-            scratch = host_scratch = tempfile.mkdtemp(prefix="builder-run-")
-        host_dirty: str | None = None
+            scratch = tempfile.mkdtemp(prefix="builder-run-")
         setup_r, setup_w = os.pipe()
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
+        ended: str | None = None
         try:
             pid = os.fork()
             if pid == 0:  # the program's process
@@ -343,30 +507,30 @@ class Zygote:
             setup_w = -1
             killed, status, usage = self._wait(pid, snap, cpu_limit, wall_limit, started)
             wall = time.monotonic() - started
-            self._end_tree()
+            ended = self._end_tree()
             setup_error = _read_all_fd(setup_r).decode("utf-8", errors="replace")
         finally:
             os.close(setup_r)
             if setup_w >= 0:
                 os.close(setup_w)
-            if host_scratch:
-                host_dirty = remove_tree(host_scratch)
         reply: dict[str, object] = {"ok": not setup_error, "killed": killed, "wall_s": wall, "status": None if killed else status}
         if setup_error:
             reply["error"] = setup_error
         if self.cg is not None and snap is not None:
             usage_cg = self.cg.measure(snap)
             reply.update(cpu_s=usage_cg.cpu_s, peak_bytes=usage_cg.peak_bytes, oom_kills=usage_cg.oom_kills, pids_limited=usage_cg.pids_limited)
-        else:  # no CPU accounting group: what the test's tree cost, as reaped children
+        else:  # no cgroup: what the test's tree cost, as reaped children; memory as the program's resident peak
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
-            reply.update(cpu_s=cpu, peak_bytes=usage.ru_maxrss * 1024, oom_kills=0, pids_limited=False)
-        dirty = host_dirty or self._clean_up()
+            # a forked child starts with the zygote's resident pages: what is above them is the program's own
+            peak = max(0, usage.ru_maxrss * 1024 - self.base_rss)
+            reply.update(cpu_s=cpu, peak_bytes=peak, oom_kills=0, pids_limited=False, memory_exceeded=peak >= memory)
+        dirty = ended or self._clean_up(scratch)
         if dirty:
             reply["replace"] = dirty
         return reply
 
-    def _clean_up(self) -> str | None:
+    def _clean_up(self, scratch: str) -> str | None:
         """Leave nothing of the test behind; return why the zygote must be replaced, or None.
 
         Whatever a program left (files of any kind, any depth, any mode, names at the path length limit), the scratch
@@ -378,6 +542,16 @@ class Zygote:
                 for path in SCRATCH_DIRS:
                     if not _wipe_flat(path, self.protected.get(path, ())):
                         remount_scratch(path, self.scratch_mb, self.stash.get(path, ()))
+            elif scratch == self.scratch_dir:
+                left = empty_folder(scratch)
+                if left:
+                    return left
+                os.chown(scratch, self.uid if self.features["uid"] else os.getuid(), self.gid if self.features["uid"] else os.getgid())
+                os.chmod(scratch, 0o700)
+            else:
+                left = remove_tree(scratch)
+                if left:
+                    return left
             if not self.per_test_ipc:  # the test shared our IPC namespace: remove what it created there
                 owner = None if self.features["ipcns"] else self.uid
                 leftovers = sysv_ipc_objects(owner)
@@ -389,8 +563,9 @@ class Zygote:
             return f"cleanup failed: {type(exc).__name__}: {exc}"
         return None
 
-    def _end_tree(self) -> None:
-        """Kill and reap every process the test left (orphans are ours: we are PID 1 or a child subreaper)."""
+    def _end_tree(self) -> str | None:
+        """Kill and reap every process the test left (orphans are ours: we are PID 1 or a child subreaper); returns
+        why the zygote must be replaced when some could not be ended, else None."""
         if self.features["pidns"]:
             try:
                 os.kill(-1, signal.SIGKILL)  # as PID 1: every process of the namespace but us
@@ -400,11 +575,42 @@ class Zygote:
                 try:
                     os.waitpid(-1, 0)
                 except ChildProcessError:
-                    return
+                    return None
         if self.cg is not None:
             self.cg.kill_others()
+        if self.features["uid"]:
+            return self._kill_uid()
         if self.proc_fd is not None:
             _kill_descendants(self.proc_fd)
+        return None
+
+    def _kill_uid(self) -> str | None:
+        """No PID namespace: a killer takes the test's uid (used by nothing else) and calls ``kill(-1, SIGKILL)`` once —
+        the kernel walks every process under one lock, and a fork racing with it fails — then we reap every orphan (we
+        are a child subreaper). Looping on kill until ESRCH would spin forever on the test's zombies, which only we
+        reap."""
+        killer = os.fork()
+        if killer == 0:
+            try:
+                os.setresgid(self.gid, self.gid, self.gid)
+                os.setresuid(self.uid, self.uid, self.uid)
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            finally:
+                os._exit(0)
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid:
+                continue
+            if time.monotonic() > deadline:
+                return "processes of the test could not be ended within 10 s"
+            time.sleep(0.0005)
 
     def _wait(self, pid: int, snap: cgroups.Snapshot | None, cpu_limit: float, wall_limit: float, started: float):  # type: ignore[no-untyped-def]
         pidfd = os.pidfd_open(pid)
@@ -412,6 +618,8 @@ class Zygote:
         poller.register(pidfd, select.POLLIN)
         poller.register(self.sock.fileno(), select.POLLIN | select.POLLHUP)
         killed: str | None = None
+        # without a CPU accounting group: the program's own CPU clock (its threads; children have their RLIMIT_CPU)
+        cpu_clock = None if self.cg is not None else ((~pid) << 3) | 2
         try:
             while True:
                 now = time.monotonic()
@@ -420,8 +628,16 @@ class Zygote:
                     killed = "wall"
                     break
                 timeout = remaining_wall
+                used: float | None = None
                 if self.cg is not None and snap is not None:
-                    remaining_cpu = cpu_limit - (self.cg.cpu_s() - snap.cpu_s)
+                    used = self.cg.cpu_s() - snap.cpu_s
+                elif cpu_clock is not None:
+                    try:
+                        used = time.clock_gettime(cpu_clock)
+                    except OSError:  # it has just exited
+                        used = None
+                if used is not None:
+                    remaining_cpu = cpu_limit - used
                     if remaining_cpu <= 0:
                         killed = "cpu"
                         break
@@ -460,8 +676,8 @@ class Zygote:
         payload_fd = fds[0]
         payload = json.loads(read_fd(payload_fd, os.fstat(payload_fd).st_size))
         uid = self.uid if self.features["uid"] else os.getuid()
-        gid = self.uid if self.features["uid"] else os.getgid()
-        if scratch != "/tmp":
+        gid = self.gid if self.features["uid"] else os.getgid()
+        if scratch != "/tmp" and scratch != self.scratch_dir:
             os.chown(scratch, uid, gid)
         for name, data in payload.get("files", {}).items():
             path = os.path.join(scratch, name)
@@ -481,7 +697,12 @@ class Zygote:
         for target, fd in enumerate(moved):
             os.dup2(fd, target, inheritable=True)
         self._setup_fd = 4
-        isolation.close_from(5)
+        keep = self.landlock.fd if self.landlock is not None else None
+        if keep is not None:  # the prepared Landlock ruleset stays open until the program is confined to it
+            keep = os.dup2(keep, 5, inheritable=False)
+            isolation.close_from(6)
+        else:
+            isolation.close_from(5)
         os.chdir(scratch)
         cpu_limit = float(limits["cpu_s"])
         output = int(limits["output_mb"]) * MB
@@ -491,22 +712,36 @@ class Zygote:
         _setrlimit(resource.RLIMIT_NOFILE, 256, 256)
         _setrlimit(resource.RLIMIT_CORE, 0, 0)
         _setrlimit(resource.RLIMIT_STACK, resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-        if self.cg is None:  # no memory controller: address space as the last line (on top of what we inherit)
-            memory = int(limits["memory_mb"]) * MB + self.base_vm
+        if self.cg is None:  # no memory controller: the address space as a backstop (on top of what we inherit), with
+            # room above the limit so that the verdict can come from the resident peak (``memory_exceeded``), as with a
+            # memory cgroup, not from reservations (arenas, mmap) that never become resident
+            memory = int(limits["memory_mb"]) * MB * 5 // 4 + self.base_vm
             _setrlimit(resource.RLIMIT_AS, memory, memory)
-        if self.features["uid"]:
-            _setrlimit(resource.RLIMIT_NPROC, int(limits["max_processes"]), int(limits["max_processes"]))
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-        if self.seccomp is not None:
-            self.seccomp.install()
-        elif self.features["nnp"]:
-            isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
-        try:
-            _write_file("/proc/self/oom_score_adj", "0")  # inherited -1000 from the zygote: the program is killable
+        try:  # the first the OOM killer takes, whatever happens to the machine's memory (raising is always allowed)
+            _write_file("/proc/self/oom_score_adj", "1000")
         except OSError:
             pass
+        max_processes = int(limits["max_processes"])
+        if self.features["uid"]:
+            _setrlimit(resource.RLIMIT_NPROC, max_processes, max_processes)
+            try:
+                os.setgroups([])
+            except OSError:  # a user namespace whose setgroups is denied: the groups are not ours to change
+                pass
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        elif self.shared_uid:  # counted per (user namespace, uid): the shim and the zygote count too
+            _setrlimit(resource.RLIMIT_NPROC, max_processes + 2, max_processes + 2)
+            isolation.clear_capabilities()
+        if self.seccomp is not None:
+            self.seccomp.install()
+        elif self.features["nnp"] or self.landlock is not None:
+            isolation.prctl(isolation.PR_SET_NO_NEW_PRIVS, 1)
+        if self.landlock is not None and keep is not None:
+            self.landlock.fd = keep
+            self.landlock.restrict()
+            os.close(keep)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         atexit._clear()  # the zygote's own exit handlers are not the program's
         linecache.cache["solution.py"] = (len(code), None, code.splitlines(True), "solution.py")  # tracebacks show lines
         os.close(4)  # setup done: from here on, anything is the program's own doing
@@ -530,6 +765,28 @@ def build_root(root: str, uid: int, scratch_mb: int) -> tuple[str, dict[str, tup
     """
     M = isolation
     M.mount("tmpfs", root, "tmpfs", M.MS_NOSUID | M.MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    try:
+        kind, proc, stashed = _populate_root(root, uid, scratch_mb)
+    except BaseException:
+        os.chdir("/")
+        try:  # nothing of it stays: the host's root is still ours
+            M.umount2(root, M.MNT_DETACH)
+        except OSError:
+            pass
+        raise
+    # past this point there is no way back to the host's root: a failure ends the zygote (never a half-built root)
+    try:
+        if kind == "pivot_root":
+            M.umount2(".", M.MNT_DETACH)
+        os.chdir("/")
+        M.mount(None, "/", None, M.MS_REMOUNT | M.MS_RDONLY | M.MS_NOSUID | M.MS_NODEV)
+    except OSError as exc:
+        raise RuntimeError(f"minimal root after {kind}: {exc}") from exc
+    return f"{kind}+{proc}", stashed
+
+
+def _populate_root(root: str, uid: int, scratch_mb: int) -> tuple[str, str, dict[str, tuple[tuple[str, str], ...]]]:
+    M = isolation
     bound: list[str] = []
 
     def covered(path: str) -> bool:
@@ -589,23 +846,34 @@ def build_root(root: str, uid: int, scratch_mb: int) -> tuple[str, dict[str, tup
     os.makedirs(root + "/proc", exist_ok=True)
     os.makedirs(root + "/tmp", exist_ok=True)
     os.chmod(root + "/tmp", 0o1777)
+    # every mount that can fail happens here, before pivot_root, while the host's root is still there to fall back to;
+    # in a user namespace a new procfs is only allowed while a fully visible procfs is mounted ("mount_too_revealing"),
+    # so /proc must come before the old root goes
+    for path in SCRATCH_DIRS:
+        flags = M.MS_NOSUID | M.MS_NODEV | (M.MS_NOEXEC if path == "/dev/shm" else 0)
+        M.mount("tmpfs", root + path, "tmpfs", flags, scratch_options(path, scratch_mb))
+        for source, target in stashed.get(path, ()):
+            _bind_stashed(source, target, prefix=root)
+    proc = mount_proc(root + "/proc")
     os.chdir(root)
     kind = "pivot_root"
     try:
         M.pivot_root(".", ".")
-        M.umount2(".", M.MNT_DETACH)
     except OSError:
         os.chroot(".")
         kind = "chroot"
-    os.chdir("/")
-    M.mount(None, "/", None, M.MS_REMOUNT | M.MS_RDONLY | M.MS_NOSUID | M.MS_NODEV)
-    M.mount("proc", "/proc", "proc", M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC, "hidepid=2")
-    for path in SCRATCH_DIRS:
-        flags = M.MS_NOSUID | M.MS_NODEV | (M.MS_NOEXEC if path == "/dev/shm" else 0)
-        M.mount("tmpfs", path, "tmpfs", flags, scratch_options(path, scratch_mb))
-        for source, target in stashed.get(path, ()):
-            _bind_stashed(source, target)
-    return kind, {k: tuple(v) for k, v in stashed.items()}
+    return kind, proc, {k: tuple(v) for k, v in stashed.items()}
+
+
+def mount_proc(target: str) -> str:
+    """A procfs of the zygote's PID namespace at ``target`` with ``hidepid=2`` (a program sees only its own test's
+    processes); where the host's /proc is masked (a default container), no procfs at all rather than the host's."""
+    M = isolation
+    try:
+        M.mount("proc", target, "proc", M.MS_NOSUID | M.MS_NODEV | M.MS_NOEXEC, "hidepid=2")
+        return "proc"
+    except OSError:
+        return "no-proc"
 
 
 def python_dirs() -> set[str]:
@@ -690,14 +958,15 @@ def remount_scratch(path: str, size_mb: int, stash: tuple[tuple[str, str], ...] 
         _bind_stashed(source, target)
 
 
-def _bind_stashed(source: str, target: str) -> None:
-    """Bind a folder kept under ``/.stash`` (e.g. a Python environment that lives under /tmp) at ``target``."""
+def _bind_stashed(source: str, target: str, prefix: str = "") -> None:
+    """Bind a folder kept under ``/.stash`` (e.g. a Python environment that lives under /tmp) at ``target`` (both
+    inside the sandbox's root, which is at ``prefix`` before ``pivot_root``)."""
     parts = target.strip("/").split("/")
     for i in range(2, len(parts) + 1):
-        folder = "/" + "/".join(parts[:i])
+        folder = prefix + "/" + "/".join(parts[:i])
         if not os.path.isdir(folder):
             os.mkdir(folder, 0o755)
-    isolation.bind_mount(source, target, readonly=True, extra=isolation.MS_NODEV)
+    isolation.bind_mount(prefix + source, prefix + target, readonly=True, extra=isolation.MS_NODEV)
 
 
 # --- IPC ----------------------------------------------------------------------------------------------------------
@@ -728,6 +997,111 @@ def sysv_ipc_objects(owner: int | None = None) -> list[tuple[str, int]]:
 def remove_sysv_ipc(objects: list[tuple[str, int]]) -> None:
     for kind, ident in objects:
         isolation.ipc_remove(kind, ident)
+
+
+# --- ids ----------------------------------------------------------------------------------------------------------
+def _sub_range(path: str, user: str, uid: int) -> tuple[int, int] | None:
+    """The first subordinate id range of ``user`` (by name or number) in /etc/subuid or /etc/subgid."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[0] in (user, str(uid)) and parts[1].isdigit() and parts[2].isdigit() and int(parts[2]) > 0:
+                    return int(parts[1]), int(parts[2])
+    except OSError:
+        pass
+    return None
+
+
+def _second_id_maps(uid: int, gid: int, throwaway: int):  # type: ignore[no-untyped-def]
+    """How a process outside a new user namespace can map a second (throwaway) id into it, or None: ``(method,
+    writer(pid) -> error or None, the throwaway uid as the host sees it)``."""
+    caps = isolation.effective_capabilities()
+    if os.geteuid() == 0 and caps & (1 << isolation.CAP_SETUID) and caps & (1 << 6):  # CAP_SETGID
+
+        def privileged(pid: int) -> str | None:
+            for kind in ("uid", "gid"):
+                _write_file(f"/proc/{pid}/{kind}_map", f"0 {uid if kind == 'uid' else gid} 1\n{throwaway} {throwaway} 1\n")
+            return None
+
+        return "privileged", privileged, throwaway
+    tools = {name: next((d + "/" + name for d in ("/usr/bin", "/bin", "/usr/local/bin") if os.access(d + "/" + name, os.X_OK)), None)
+             for name in ("newuidmap", "newgidmap")}
+    if None in tools.values():
+        return None
+    import pwd
+
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    sub_uid, sub_gid = _sub_range("/etc/subuid", user, uid), _sub_range("/etc/subgid", user, uid)
+    if sub_uid is None or sub_gid is None:
+        return None
+    host_uid = sub_uid[0] + throwaway % sub_uid[1]
+    host_gid = sub_gid[0] + throwaway % sub_gid[1]
+
+    def helpers(pid: int) -> str | None:
+        import subprocess
+
+        for tool, own, host in ((tools["newuidmap"], uid, host_uid), (tools["newgidmap"], gid, host_gid)):
+            done = subprocess.run([tool, str(pid), "0", str(own), "1", str(throwaway), str(host), "1"], capture_output=True, text=True)
+            if done.returncode != 0:
+                return f"{os.path.basename(str(tool))}: {(done.stderr or done.stdout).strip()[:300] or done.returncode}"
+        return None
+
+    return "newuidmap", helpers, host_uid
+
+
+def _uid_usable(uid: int) -> bool:
+    """Can a child take ``uid`` here (a container with remapped users may not have it)?"""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+def _private_folder(paths: set[str]) -> str | None:
+    """The first folder on the way to one of ``paths`` that other users cannot pass (or read, for the last), else None."""
+    for path in sorted({os.path.realpath(p) for p in paths if p}):
+        if not os.path.exists(path):
+            continue
+        parts = path.split("/")
+        for i in range(2, len(parts) + 1):
+            folder = "/".join(parts[:i]) or "/"
+            try:
+                mode = os.stat(folder).st_mode
+            except OSError:
+                return folder
+            if not mode & 0o001 or (i == len(parts) and not mode & 0o004):
+                return folder
+    return None
+
+
+def empty_folder(path: str) -> str | None:
+    """Remove everything inside ``path`` (any depth, any mode, any name length), keep the folder; None or why not."""
+    try:
+        os.chmod(path, 0o700)
+        names = os.listdir(path)
+    except OSError as exc:
+        return f"could not empty {path}: {exc}"
+    for name in names:
+        entry = os.path.join(path, name)
+        try:
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                left = remove_tree(entry)
+                if left:
+                    return left
+            else:
+                os.unlink(entry)
+        except OSError as exc:
+            return f"could not empty {path}: {exc}"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------- utils --
@@ -783,11 +1157,11 @@ def _world_readable(path: str) -> bool:
     return True
 
 
-def _vm_size() -> int:
+def _vm_size(field: str = "VmSize:") -> int:
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
-                if line.startswith("VmSize:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
