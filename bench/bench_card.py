@@ -44,9 +44,10 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse an existing dataset folder at --out")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
     build_s = None
     if not (args.reuse and (args.out / "build.json").exists()):
+        from builder.core.meta import BuildMeta
         from builder.dataset.dist import write_dist
         from fakes.synthetic import synthetic_candidates, synthetic_problems
 
@@ -58,7 +59,7 @@ def main() -> None:
         meta = {"name": "bench", "seed": 0, "recipe": 'name = "bench"\nseed = 0\n', "model": "synthetic",
                 "sampling": {"n": 8, "temperature": 0.8}, "limits": {"time_limit_s": 4.0, "memory_limit_mb": 512}}
         t = time.perf_counter()
-        write_dist(args.out, candidates, problems, meta)
+        write_dist(args.out, candidates, problems, BuildMeta.model_validate(meta))
         build_s = time.perf_counter() - t
         print(f"generated {args.candidates:,} candidates in {gen_s:.1f} s; write_dist {build_s:.1f} s", file=sys.stderr)
 

@@ -74,11 +74,12 @@ def main() -> None:
 
     from vllm import SamplingParams
 
-    from builder.generate import GenerationSettings, generate_stage, request_seed
+    from builder.generate.keys import request_seed
+    from builder.generate.stage import generate_stage
     from builder.generate.base import sampling_kwargs
     from builder.generate.vllm_engine import VLLMBackend
     from builder.core.prompt import build_messages
-    from builder.recipe import ModelSpec, PromptSpec, SamplingSpec
+    from builder.core.settings import GenerationSettings, ModelSettings, PromptSettings, Recipe, SamplingSettings, SourceSettings
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-generate-"))
     try:
@@ -88,7 +89,7 @@ def main() -> None:
 
             model_path = str(make_tiny_model(scratch / "model", size=args.make_model, max_len=args.max_model_len))
         problems = load(args.problems_file, args.problems)
-        model = ModelSpec(
+        model = ModelSettings(
             path=model_path,
             dtype=args.dtype,
             max_model_len=args.max_model_len,
@@ -96,9 +97,12 @@ def main() -> None:
             gpu_memory_utilization=args.gpu_memory_utilization,
             kv_cache_memory_gb=args.kv_cache_gb or None,
         )
-        sampling = SamplingSpec(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens)
-        prompt = PromptSpec()
-        settings = GenerationSettings(model, sampling, prompt, args.seed, chunk_size=args.chunk_size or len(problems))
+        sampling = SamplingSettings(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens)
+        prompt = PromptSettings()
+        settings = Recipe(
+            name="bench", seed=args.seed, sources=(SourceSettings(kind="local", path=str(args.problems_file)),), model=model,
+            sampling=sampling, prompt=prompt, generation=GenerationSettings(chunk_size=args.chunk_size or len(problems)),
+        )
 
         t0 = time.perf_counter()
         engine = VLLMBackend(model, args.seed)

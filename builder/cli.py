@@ -1,13 +1,87 @@
-"""The `builder` command line: one Click group; each command is thin and calls stage functions."""
+"""The `builder` command line: one Click group; each command is thin and calls stage functions.
+
+The library knows nothing of Click: a :class:`builder.core.errors.UserError` it raises becomes one line and exit code
+2 here. Options that set a run's settings take their type, bounds, choices, default and help from the settings'
+declarations (:mod:`builder.core.settings`), never from a second spelling.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+from annotated_types import Ge, Gt, Le, Lt
 
 from builder import __version__
+from builder.core.errors import UserError
+from builder.core.settings import ExecutionSettings, ProblemsSettings
+from builder.problems.sources import KINDS
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _UserErrorExit(click.ClickException):
+    exit_code = 2
+
+
+class BuilderGroup(click.Group):
+    """Turns the library's :class:`UserError` into Click's one-line error with exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise _UserErrorExit(exc.format_message()) from None
+
+
+def setting_type(model: Any, name: str) -> click.ParamType | type:
+    """The Click type of a settings field: a choice, a bounded int/float range, or text."""
+    field = model.model_fields[name]
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "choices" in extra:
+        return click.Choice(list(extra["choices"]))
+    kinds = [t for t in (field.annotation, *getattr(field.annotation, "__args__", ())) if t in (int, float, str)]
+    kind = kinds[0] if kinds else str
+    lo = hi = None
+    lo_open = hi_open = False
+    for meta in field.metadata:
+        if isinstance(meta, Ge):
+            lo = meta.ge
+        elif isinstance(meta, Gt):
+            lo, lo_open = meta.gt, True
+        elif isinstance(meta, Le):
+            hi = meta.le
+        elif isinstance(meta, Lt):
+            hi, hi_open = meta.lt, True
+    if kind is int:
+        return click.IntRange(lo, hi)
+    if kind is float:
+        return click.FloatRange(lo, hi, min_open=lo_open, max_open=hi_open)
+    return str
+
+
+def setting_option(model: Any, name: str, flag: str, dest: str | None = None, **kwargs: Any) -> Callable[[Any], Any]:
+    """A ``click.option`` for one settings field, with the field's type, default and help."""
+    field = model.model_fields[name]
+    kwargs.setdefault("default", field.default)
+    kwargs.setdefault("show_default", True)
+    text = field.description or ""
+    kwargs.setdefault("help", (text[:1].upper() + text[1:]).rstrip(".") + ".")
+    kwargs.setdefault("type", setting_type(model, name))
+    return click.option(flag, dest or name, **kwargs)
+
+
+def override_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``builder build``'s override options, one per settings field that declares a flag."""
+    from builder.core.recipe import override_fields
+    from builder.core.settings import SECTIONS, Recipe, SourceSettings
+
+    models = {"": Recipe, "sources": SourceSettings, **SECTIONS}
+    for o in reversed(override_fields()):
+        func = setting_option(models[o.section], o.field, o.flag, o.key, default=None, show_default=False, help=o.help)(func)
+    return func
+
+
+@click.group(cls=BuilderGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="builder")
 def cli() -> None:
     """Build execution-verified code-reasoning datasets (SFT + DPO) on the Hugging Face stack."""
@@ -16,17 +90,26 @@ def cli() -> None:
 # --- commands are registered below; keep each one thin ---------------------------------------
 
 
+def _execution(func: Callable[..., Any]) -> Callable[..., Any]:
+    E = ExecutionSettings
+    for option in reversed([
+        setting_option(E, "workers", "--workers"),
+        setting_option(E, "time_limit_s", "--time-limit", "time_limit"),
+        setting_option(E, "memory_limit_mb", "--memory-limit", "memory_limit"),
+        setting_option(E, "limits", "--limits", "limits_mode"),
+        click.option("--run-all-tests", is_flag=True, help="Keep running a candidate's tests after a timeout or memory failure."),
+        setting_option(E, "sandbox", "--sandbox", "sandbox_kind"),
+        click.option("--allow-unsandboxed", is_flag=True, help=E.model_fields["allow_unsandboxed"].description.capitalize() + "."),
+    ]):
+        func = option(func)
+    return func
+
+
 @cli.command()
 @click.option("--problems", "problems_spec", required=True, help="Problems: .jsonl/.parquet file, dataset folder or Hub id.")
 @click.option("--candidates", "candidates_spec", required=True, help="Candidates with candidate_id, problem_id and response or solution.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Verdicts file: .parquet or .jsonl.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 256), help="Parallel worker processes.")
-@click.option("--time-limit", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), help="CPU seconds per test for problems that state no time limit (with --limits cap: also the cap; flat: every problem's).")
-@click.option("--memory-limit", default=1024, show_default=True, type=click.IntRange(16, 1 << 20), help="Memory per test, MB, for problems that state no memory limit (with --limits cap: also the cap; flat: every problem's).")
-@click.option("--limits", "limits_mode", default="own", show_default=True, type=click.Choice(["own", "cap", "flat"]), help="own: each problem's own limits; cap: capped at --time-limit/--memory-limit; flat: those values for every problem.")
-@click.option("--run-all-tests", is_flag=True, help="Keep running a candidate's tests after a timeout or memory failure.")
-@click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
-@click.option("--allow-unsandboxed", is_flag=True, help="Run untrusted code even where no isolation is available.")
+@_execution
 @click.option("--split", default="train", show_default=True, help="Split to read from folders and Hub ids.")
 def verify(
     problems_spec: str,
@@ -42,10 +125,11 @@ def verify(
     split: str,
 ) -> None:
     """Extract, execute and judge candidate solutions against problems with tests."""
-    from builder.judge.execute import ExecutionConfig
-    from builder.verify import summary_lines, verify as run_verify
+    from builder.verify import summary_lines
+    from builder.verify import verify as run_verify
 
-    config = ExecutionConfig(
+    config = ExecutionSettings(
+        workers=workers,
         time_limit_s=time_limit,
         memory_limit_mb=memory_limit,
         limits=limits_mode,
@@ -53,7 +137,7 @@ def verify(
         sandbox=sandbox_kind,
         allow_unsandboxed=allow_unsandboxed,
     )
-    report = run_verify(problems_spec, candidates_spec, out, config, workers=workers, split=split)
+    report = run_verify(problems_spec, candidates_spec, out, config, split=split)
     for line in summary_lines(report):
         click.echo(line)
     click.echo(f"wrote {report.candidates} verdicts to {report.out}")
@@ -67,7 +151,6 @@ def card(dist: str, check: bool) -> None:
     from pathlib import Path
 
     from builder.dataset.dist import check_card, render_card
-    from builder.core.errors import UserError
 
     if not Path(dist).is_dir():
         raise UserError(f"no such dataset folder: {dist}")
@@ -104,7 +187,7 @@ def publish_command(
 
 
 @cli.command("sandbox-check")
-@click.option("--sandbox", "sandbox_kind", default="auto", show_default=True, type=click.Choice(["auto", "forkserver", "spawn"]))
+@setting_option(ExecutionSettings, "sandbox", "--sandbox", "sandbox_kind")
 @click.option("--allow-unsandboxed", is_flag=True, help="Report (and probe) even where no isolation is available.")
 @click.option("--probe/--no-probe", default=True, show_default=True, help="Run hostile probe programs (network, files, environment, limits).")
 @click.option("--json", "as_json", is_flag=True, help="Print the sandbox description as JSON (what goes into build.json).")
@@ -132,25 +215,13 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
 
 @cli.command("build")
 @click.option("--recipe", "recipe_path", required=True, type=click.Path(dir_okay=False), help="Recipe TOML (e.g. recipes/demo.toml).")
-@click.option("--name", default=None, help="Override the recipe's name (the dist/<name>/ folder).")
-@click.option("--seed", default=None, type=click.IntRange(0, 2**63 - 1), help="Override the recipe's seed.")
-@click.option("--model", default=None, help="Override model.path (HF id or local folder).")
-@click.option("--backend", default=None, type=click.Choice(["vllm", "openai"]), help="Override model.backend.")
-@click.option("--base-url", default=None, help="Override model.base_url (openai backend).")
-@click.option("--tensor-parallel-size", default=None, type=click.IntRange(1, 1024), help="Override model.tensor_parallel_size.")
-@click.option("--data-parallel-size", default=None, type=click.IntRange(1, 1024), help="Override model.data_parallel_size.")
-@click.option("--n", default=None, type=click.IntRange(1, 1024), help="Override sampling.n (samples per problem).")
-@click.option("--temperature", default=None, type=click.FloatRange(0.0), help="Override sampling.temperature.")
-@click.option("--max-tokens", default=None, type=click.IntRange(1), help="Override sampling.max_tokens.")
-@click.option("--chunk-size", default=None, type=click.IntRange(1), help="Override generation.chunk_size.")
-@click.option("--workers", default=None, type=click.IntRange(1, 1024), help="Override execution.workers.")
-@click.option("--limit", default=None, type=click.IntRange(1), help="Override every source's limit (first N problems).")
+@override_options
 @click.option("--dist-dir", default="dist", show_default=True, type=click.Path(file_okay=False), help="Where dist/<name>/ goes.")
 @click.option("--work-dir", default="work", show_default=True, type=click.Path(file_okay=False), help="Where caches (work/<name>/) go.")
 def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: object) -> None:
     """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
+    from builder.core.recipe import apply_overrides, load_recipe
     from builder.pipeline import build
-    from builder.recipe import apply_overrides, load_recipe
 
     recipe, notes = apply_overrides(load_recipe(recipe_path), overrides)
     for note in notes:
@@ -158,36 +229,44 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
     result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
     for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{verdict:>15} {count}")
-    if result.meta.get("limits"):
-        from builder.judge.execute import limits_line
+    if result.meta.limits is not None and result.meta.limits.time is not None:
+        from builder.judge.limits import limits_line
 
-        click.echo(limits_line(result.meta["limits"]))
+        click.echo(limits_line(result.meta.limits.model_dump()))
     if result.quarantined:
         click.echo(f"quarantined {result.quarantined} problem rows: {result.quarantine_path}")
     click.echo(f"wrote {result.candidates} judged candidates for {result.problems} problems to {result.dist_dir}")
 
 
 @cli.command("problems")
-@click.option("--source", "kind", required=True, type=click.Choice(["local", "codeforces", "deepcoder", "taco", "apps", "code_contests", "livecodebench", "kodcode"]), help="Upstream format.")
+@click.option("--source", "kind", required=True, type=click.Choice(sorted(KINDS)), help="Upstream format.")
 @click.option("--path", default=None, help="Hub id or local file/folder [default: the kind's Hub id].")
 @click.option("--subset", default=None, help="Subset/config (deepcoder: primeintellect|taco|lcbv5|codeforces; livecodebench: release_v5, v6, ...).")
 @click.option("--split", default=None, help="Split [default: the source's usual one].")
 @click.option("--limit", default=None, type=click.IntRange(0), help="Only the first N upstream rows.")
 @click.option("--max-tests", default=None, type=click.IntRange(1), help="Cap on tests per problem.")
-@click.option("--dedup/--no-dedup", default=True, show_default=True, help="Merge problems whose normalized statements are equal.")
-@click.option("--benchmark", default=None, type=click.Path(dir_okay=False), help="Normalized benchmark problems (e.g. the lcb pack) to decontaminate against.")
-@click.option("--threshold", default=None, type=click.FloatRange(0.0, 1.0, min_open=True), help="Cosine similarity at which a problem is dropped [default: 0.9].")
+@click.option("--dedup/--no-dedup", default=ProblemsSettings().dedup, show_default=True, help=ProblemsSettings.model_fields["dedup"].description.capitalize() + ".")
+@setting_option(ProblemsSettings, "benchmark", "--benchmark", type=click.Path(dir_okay=False))
+@setting_option(ProblemsSettings, "threshold", "--threshold")
 @click.option("--num-proc", default=None, type=click.IntRange(1, 256), help="Processes for normalization.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Normalized problems: .jsonl or .parquet.")
-def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, dedup: bool, benchmark: str | None, threshold: float | None, num_proc: int | None, out: str) -> None:
-    """Load one source, normalize it into the problem schema and write it (input for `builder verify`)."""
+def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, dedup: bool, benchmark: str | None, threshold: float, num_proc: int | None, out: str) -> None:
+    """Load one source, normalize it into the problem schema and write it (input for `builder verify`).
+
+    The same problems stage as a build's (``[problems]`` in a recipe): ids unique, deduplication, decontamination.
+    """
     from pathlib import Path
 
+    from builder.core.settings import SourceSettings
     from builder.core.tables import write_table
     from builder.problems.stage import collect_problems
 
-    spec = {"kind": kind, "path": path, "subset": subset, "split": split, "limit": limit, "max_tests": max_tests}
-    collected = collect_problems([spec], dedup=dedup, benchmark=benchmark, threshold=threshold, num_proc=num_proc)
+    options = {k: v for k, v in (("limit", limit), ("max_tests", max_tests)) if v is not None}
+    if not (path or KINDS[kind][1]):
+        raise UserError(f"--source {kind} needs --path (a file or folder of problems)")
+    source = SourceSettings(kind=kind, path=path or KINDS[kind][1], subset=subset, split=split, options=options)
+    settings = ProblemsSettings(dedup=dedup, benchmark=benchmark, threshold=threshold)
+    collected = collect_problems([source], settings, num_proc=num_proc)
     written = write_table(collected.problems, out)
     for line in collected.summary_lines():
         click.echo(line)

@@ -10,9 +10,16 @@ from datasets import Dataset, concatenate_datasets
 
 from builder.core import taxonomy as T
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, execute_stage, limits_line, limits_report
-from builder.core.tables import load_candidates, load_problems, quarantine_rows, write_table
 from builder.core.schema import CANDIDATE_FEATURES
+from builder.core.settings import ExecutionSettings
+from builder.core.tables import (
+    load_candidates,
+    load_problems,
+    quarantine_rows,
+    write_table,
+)
+from builder.judge.execute import execute_stage
+from builder.judge.limits import limits_line, limits_report
 
 
 @dataclass
@@ -57,8 +64,7 @@ def verify(
     problems_spec: str,
     candidates_spec: str,
     out: str | Path,
-    config: ExecutionConfig,
-    workers: int = 1,
+    config: ExecutionSettings,
     split: str = "train",
 ) -> VerifyReport:
     """Judge every candidate and write one verdict row per candidate to ``out`` (.parquet or .jsonl)."""
@@ -81,7 +87,7 @@ def verify(
     wanted = set(candidates.unique("problem_id"))
     judged_problems = problems.select_columns(["problem_id", "time_limit", "memory_limit"])
     limits = limits_report((p for p in judged_problems if p["problem_id"] in wanted), config)
-    judged = execute_stage(extract_stage(candidates), problems, config, workers)
+    judged = execute_stage(extract_stage(candidates), problems, config)
     columns = [c for c in CANDIDATE_FEATURES if c in judged.column_names]
     if any(label is not None for label in judged["label"]):
         columns.append("label")

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from builder.dataset.card.fields import field_rows
 from datasets import Features
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from builder.core.meta import BuildMeta, LimitsRecord, ProblemsRecord
 from builder.dataset.stats import CONFIGS, fmt_float, fmt_int, fmt_pct
-from builder.dataset.card.fields import field_rows
 
 TEMPLATE = Path(__file__).with_name("card.md.j2")
 HUB_LICENSES = {
@@ -45,18 +46,15 @@ def hub_license(value: str | None) -> str:
     return text if text in HUB_LICENSES else "other"
 
 
-def dataset_license(meta: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
+def dataset_license(meta: BuildMeta, stats: Mapping[str, Any]) -> str:
     """The recipe's ``[dataset] license``; else the sources' licence when they all share one; else ``other``."""
-    from builder.dataset.configs import recipe_settings
-
-    chosen = recipe_settings(meta).get("license")
-    if chosen:
-        return hub_license(str(chosen))
+    if meta.dataset.license:
+        return hub_license(meta.dataset.license)
     licenses = {row["license"] for row in stats["licenses"]}
     return hub_license(licenses.pop()) if len(licenses) == 1 else "other"
 
 
-def card_data(stats: Mapping[str, Any], meta: Mapping[str, Any], schemas: Mapping[str, Features], pretty_name: str, license: str) -> DatasetCardData:
+def card_data(stats: Mapping[str, Any], meta: BuildMeta, schemas: Mapping[str, Features], pretty_name: str, license: str) -> DatasetCardData:
     """The YAML front matter: every config with its data files and dataset_info."""
     sizes = stats["configs"]
     configs = []
@@ -127,13 +125,13 @@ _LIMIT_MODES = {
 _ORIGINS_SHOWN = {"own": ("own", "capped", "defaulted"), "cap": ("own", "capped", "defaulted"), "flat": ("own", "overridden", "defaulted")}
 
 
-def limits_context(limits: Any) -> dict[str, Any]:
+def limits_context(record: LimitsRecord | None) -> dict[str, Any]:
     """What the card says about the time and memory limits, from ``build.json``'s ``limits`` section.
 
     A section without ``mode`` comes from a build made before limit modes existed, when a problem's own limits were
     capped at the values (mode ``cap``, no counts).
     """
-    limits = dict(limits) if isinstance(limits, Mapping) else {}
+    limits = record.model_dump(exclude_none=True, exclude_unset=True) if record is not None else {}
     mode = str(limits.get("mode") or "cap")
     phrase, sentence, limitation = _LIMIT_MODES.get(mode, _LIMIT_MODES["cap"])
     time_s, memory_mb = limits.get("time_limit_s"), limits.get("memory_limit_mb")
@@ -156,6 +154,24 @@ def limits_context(limits: Any) -> dict[str, Any]:
     }
 
 
+def problems_phrase(record: ProblemsRecord | None) -> str:
+    """What the problems stage did besides loading, in one or two sentences (nothing for a build without a record)."""
+    if record is None:
+        return ""
+    if record.dedup:
+        text = f"Problems whose normalized statements repeat an earlier one were merged into it ({fmt_int(record.merged)} merged)."
+    else:
+        text = "Problems were not deduplicated."
+    if record.benchmark:
+        text += (
+            f" Problems whose statement embedding is within cosine {record.threshold:g} of a problem of `{record.benchmark}`"
+            f" were dropped ({fmt_int(record.contaminated)} dropped)."
+        )
+    else:
+        text += " No decontamination against a benchmark was asked for."
+    return text
+
+
 def _pairs(mapping: Any) -> list[tuple[str, str]]:
     if not isinstance(mapping, Mapping):
         return []
@@ -163,39 +179,37 @@ def _pairs(mapping: Any) -> list[tuple[str, str]]:
 
 
 def render_card_text(
-    stats: Mapping[str, Any], meta: Mapping[str, Any], schemas: Mapping[str, Features], charts: list[str]
+    stats: Mapping[str, Any], meta: BuildMeta, schemas: Mapping[str, Features], charts: list[str]
 ) -> str:
     """The whole README.md: YAML front matter and the card body."""
-    from builder import __version__
-    from builder.dataset.configs import prompt_settings, recipe_settings
     from builder.dataset.charts import CHARTS
 
-    name = str(meta.get("name") or "dataset")
-    settings = recipe_settings(meta)
-    pretty_name = str(settings.get("pretty_name") or meta.get("pretty_name") or name)
+    from builder import __version__
+
+    name = meta.name
+    pretty_name = meta.dataset.pretty_name or name
     license = dataset_license(meta, stats)
-    repo_id = str(meta.get("repo_id") or settings.get("repo_id") or name)
+    repo_id = meta.dataset.repo_id or name
     models = stats["summary"]["models"]
-    if meta.get("model"):
-        model_phrase = f"`{meta['model']}`"
+    if meta.model:
+        model_phrase = f"`{meta.model}`"
     elif models:
         model_phrase = ", ".join(f"`{m}`" for m in models)
     else:
         model_phrase = "the generating model(s)"
-    sampling = _pairs(meta.get("sampling"))
+    sampling = _pairs(dict(sorted(meta.sampling.model_dump().items())) if meta.sampling is not None else None)
     sampling_phrase = ", ".join(f"{k} {v}" for k, v in sampling) if sampling else "settings not recorded"
-    system, user = prompt_settings(meta)
     sources = [
         {
-            "kind": src.get("kind", "–"),
-            "path": src.get("path", "–"),
-            "problems": fmt_int(src.get("problems")),
-            "quarantined": fmt_int(src.get("quarantined")),
-            "license": src.get("license") or "–",
+            "kind": src.kind,
+            "path": src.path,
+            "problems": fmt_int(src.problems),
+            "quarantined": fmt_int(src.quarantined),
+            "license": src.license or "–",
         }
-        for src in meta.get("sources") or []
+        for src in meta.sources
     ]
-    versions = dict(meta.get("versions") or {})
+    versions = dict(meta.versions)
     versions.setdefault("builder", __version__)
     context = {
         "s": stats,
@@ -206,14 +220,15 @@ def render_card_text(
         "model_phrase": model_phrase,
         "sampling": sampling,
         "sampling_phrase": sampling_phrase,
-        "prompt_recorded": bool((meta.get("prompt") or {}).get("user")),
-        "system_prompt": system,
-        "user_prompt": user,
-        "limits": limits_context(meta.get("limits")),
-        "sandbox": _pairs(meta.get("sandbox")),
+        "prompt_recorded": "prompt" in meta.model_fields_set,
+        "system_prompt": meta.prompt.system,
+        "user_prompt": meta.prompt.user,
+        "limits": limits_context(meta.limits),
+        "problems_phrase": problems_phrase(meta.problems),
+        "sandbox": _pairs(meta.sandbox),
         "versions": _pairs(versions),
         "sources": sources,
-        "token_phrase": TOKEN_PHRASES.get(str(meta.get("token_counts")), TOKEN_PHRASES["generation"]),
+        "token_phrase": TOKEN_PHRASES.get(str(meta.token_counts), TOKEN_PHRASES["generation"]),
         "charts": charts,
         "alt": {file: alt for file, (_, alt) in CHARTS.items()},
         "fields": [(c, field_rows(c, schemas[c])) for c in CONFIGS],

@@ -27,6 +27,7 @@ from builder.dataset.configs import (
 from builder.dataset.dist import write_dist
 from builder.core.prompt import build_messages
 from builder.core.schema import CANDIDATE_FEATURES
+from builder.core.meta import BuildMeta
 from fakes.synthetic import synthetic_candidates, synthetic_problems
 
 SEED_FIELDS = ["id", "problem", "response", "solution", "test_pass_rate", "tests_passed", "tests_total", "source", "difficulty"]
@@ -38,6 +39,7 @@ META: dict[str, Any] = {
     "seed": 99,
     "model": "demo-model",
     "prompt": {"system": "Be brief.", "user": "Solve it.\n\n{problem}"},
+    "dataset": {"dpo_pairs_per_problem": 3, "license": "MIT"},
 }
 
 
@@ -58,7 +60,7 @@ def is_conversational(example: dict[str, Any]) -> bool:
 def build(out: Path, seed: int = 3, meta: dict[str, Any] | None = None) -> Path:
     problems = synthetic_problems(90, seed=seed)
     candidates = synthetic_candidates(problems.select(range(85)), 700, seed=seed)
-    write_dist(out, candidates, problems, meta or META)
+    write_dist(out, candidates, problems, BuildMeta.model_validate(meta or META))
     return out
 
 
@@ -155,14 +157,14 @@ def test_dpo_never_pairs_a_sandbox_error_and_depends_on_the_seed() -> None:
         rows.append({**base, "candidate_id": f"{pid}_{i}", "candidate_index": i, "verdict": verdict, "response": f"r{i}"})
     cands = Dataset.from_list(rows, features=CANDIDATE_FEATURES)
     only_errors = Dataset.from_list([r for r in rows if r["verdict"] in ("passed", "sandbox_error")], features=CANDIDATE_FEATURES)
-    assert len(dpo_config(only_errors, problems, {"seed": 1})) == 0
+    assert len(dpo_config(only_errors, problems, BuildMeta(seed=1))) == 0
     picks = {}
     for seed in range(12):
-        ds = dpo_config(cands, problems, {"seed": seed, "dpo_pairs_per_problem": 3})
+        ds = dpo_config(cands, problems, BuildMeta.model_validate({"seed": seed, "dataset": {"dpo_pairs_per_problem": 3}}))
         assert sorted(ds["rejection_type"]) == ["no_code", "timeout", "wa"]  # three pairs, three types
         assert not {"1", "3"} & {cid.rsplit("_", 1)[1] for cid in ds["rejected_id"]}
         picks[seed] = tuple(zip(ds["chosen_id"], ds["rejected_id"]))
-        assert picks[seed] == tuple(zip(*(dpo_config(cands, problems, {"seed": seed, "dpo_pairs_per_problem": 3})[c] for c in ("chosen_id", "rejected_id"))))
+        assert picks[seed] == tuple(zip(*(dpo_config(cands, problems, BuildMeta.model_validate({"seed": seed, "dataset": {"dpo_pairs_per_problem": 3}}))[c] for c in ("chosen_id", "rejected_id"))))
     assert len(set(picks.values())) > 3  # the seed decides which candidates are paired
 
 
@@ -281,17 +283,17 @@ def test_token_counts_from_the_local_tokenizer_or_unavailable(tmp_path: Path) ->
     cands = cands.remove_columns("num_tokens").add_column("num_tokens", [None] * 12, feature=CANDIDATE_FEATURES["num_tokens"])
     cands = cands.select_columns(list(CANDIDATE_FEATURES))
 
-    same, source = fill_token_counts(cands, {"model": "some-org/not-local"})
+    same, source = fill_token_counts(cands, BuildMeta(model="some-org/not-local"))
     assert source == "unavailable" and same["num_tokens"] == [None] * 12
 
     folder = _tiny_tokenizer(tmp_path / "model")
-    filled, source = fill_token_counts(cands, {"model": str(folder)})
+    filled, source = fill_token_counts(cands, BuildMeta(model=str(folder)))
     assert source == "tokenizer"
     reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
     assert filled["num_tokens"] == [len(reference.encode(r or "").ids) for r in cands["response"]]
 
     out = tmp_path / "dist"
-    write_dist(out, cands, problems, {**META, "model": "some-org/not-local"})
+    write_dist(out, cands, problems, BuildMeta.model_validate({**META, "model": "some-org/not-local"}))
     card = (out / "README.md").read_text()
     assert "Token counts are unavailable" in card and not (out / "assets" / "token_lengths.png").exists()
     assert json.loads((out / "build.json").read_text())["token_counts"] == "unavailable"

@@ -19,6 +19,7 @@ from builder.cli import cli
 from builder.dataset.dist import check_card, render_card, write_dist
 from fakes.synthetic import synthetic_candidates, synthetic_problems
 from builder.core.taxonomy import DESCRIPTIONS
+from builder.core.meta import BuildMeta
 from expected_stats import dec, expected, n, pct
 
 CONFIGS = ["sft", "dpo", "candidates", "problems"]
@@ -39,6 +40,8 @@ META: dict[str, Any] = {
         {"kind": "local", "path": "data/demo/problems.jsonl", "problems": 140, "quarantined": 3, "license": "CC-BY-4.0"},
         {"kind": "codeforces", "path": "open-r1/codeforces", "problems": 1250, "quarantined": 17, "license": "CC-BY-4.0"},
     ],
+    "dataset": {"pretty_name": "Card Test", "license": "CC-BY-4.0", "dpo_pairs_per_problem": 3},
+    "problems": {"dedup": True, "merged": 7, "benchmark": "lcb", "threshold": 0.85, "contaminated": 4},
 }
 
 
@@ -47,11 +50,11 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 def _lcb_verified(tmp: Path) -> tuple[Dataset, Dataset]:
     """Real o1 candidates for real LiveCodeBench problems (tests/fixtures/lcb), really executed and judged."""
-    from builder.judge.execute import ExecutionConfig
+    from builder.core.settings import ExecutionSettings
     from builder.core.tables import load_problems
     from builder.verify import verify
 
-    verify(str(FIXTURES / "lcb/problems.jsonl"), str(FIXTURES / "lcb/candidates.jsonl"), tmp / "v.parquet", ExecutionConfig(), workers=2)
+    verify(str(FIXTURES / "lcb/problems.jsonl"), str(FIXTURES / "lcb/candidates.jsonl"), tmp / "v.parquet", ExecutionSettings())
     problems, _ = load_problems(str(FIXTURES / "lcb/problems.jsonl"), "train")
     return load_dataset("parquet", data_files=str(tmp / "v.parquet"), split="train"), problems
 
@@ -66,7 +69,8 @@ def _vary_limits(row: dict[str, Any], i: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", params=["synthetic", pytest.param("lcb", marks=pytest.mark.slow)])
 def dist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from builder.judge.execute import ExecutionConfig, limits_report
+    from builder.core.settings import ExecutionSettings
+    from builder.judge.limits import limits_report
 
     tmp = tmp_path_factory.mktemp(f"card-{request.param}")
     if request.param == "synthetic":
@@ -75,7 +79,7 @@ def dist(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     else:
         candidates, problems = _lcb_verified(tmp)
     out = tmp / "cardtest"
-    write_dist(out, candidates, problems, {**META, "limits": limits_report(problems, ExecutionConfig(**LIMITS_CONFIG))})
+    write_dist(out, candidates, problems, BuildMeta.model_validate({**META, "limits": limits_report(problems, ExecutionSettings(**LIMITS_CONFIG))}))
     return out
 
 
@@ -237,6 +241,11 @@ def test_build_settings_in_the_card_match_build_json(dist: Path) -> None:
         f"states none (of {n(limits['problems'])} problems, time limits: {shown('time')}; memory limits: {shown('memory')})"
     ) in made
     assert "Capped problems ran under lower limits than their original judge's." in s["Limitations"]
+    problems = meta["problems"]
+    assert (
+        f"were merged into it ({n(problems['merged'])} merged). Problems whose statement embedding is within cosine "
+        f"{problems['threshold']:g} of a problem of `{problems['benchmark']}` were dropped ({n(problems['contaminated'])} dropped)."
+    ) in made
 
 
 def test_limit_counts_match_the_problems_config(dist: Path) -> None:
@@ -324,6 +333,9 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
     add([meta[k] for k in ("seed",)] + list(meta["sampling"].values()) + [meta["limits"]])
     allowed.update(f"{meta['limits'][k]:g}" for k in ("time_limit_s", "memory_limit_mb"))
     add([src[k] for src in meta["sources"] for k in ("problems", "quarantined")])
+    add(meta.get("problems") or {})
+    if meta.get("problems", {}).get("threshold") is not None:
+        allowed.add(f"{meta['problems']['threshold']:g}")
     _, body = split_card((dist / "README.md").read_text())
     s = sections(body)
     checked = [s["Card Test"], *(s[h] for h in s if h not in ("Card Test",) and h in _STAT_SECTIONS)]

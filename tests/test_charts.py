@@ -19,6 +19,7 @@ from builder.core.schema import CANDIDATE_FEATURES
 from builder.dataset.stats import compute_stats
 from fakes.synthetic import synthetic_candidates, synthetic_problems
 from builder.dataset.charts import style
+from builder.core.meta import BuildMeta
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def stats(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     problems = synthetic_problems(150, seed=13)
     out = tmp_path_factory.mktemp("charts") / "c"
-    write_dist(out, synthetic_candidates(problems, 1300, seed=13), problems, {"name": "c", "seed": 1})
+    write_dist(out, synthetic_candidates(problems, 1300, seed=13), problems, BuildMeta(name="c", seed=1))
     return compute_stats(out)
 
 
@@ -101,7 +102,7 @@ def _one_problem_stats(tmp_path: Path, verdicts: list[str], tokens: int | None) 
     problems = synthetic_problems(1, seed=2)
     base = synthetic_candidates(problems, 1, seed=2).to_list()[0]
     rows = [{**base, "candidate_id": f"x_{i}", "candidate_index": i, "verdict": v, "num_tokens": tokens} for i, v in enumerate(verdicts)]
-    write_dist(tmp_path, Dataset.from_list(rows, features=CANDIDATE_FEATURES), problems, {"name": "one", "seed": 0})
+    write_dist(tmp_path, Dataset.from_list(rows, features=CANDIDATE_FEATURES), problems, BuildMeta(name="one", seed=0))
     return compute_stats(tmp_path)
 
 

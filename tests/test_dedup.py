@@ -9,6 +9,7 @@ from datasets import Dataset
 from builder.problems.dedup import dedup_problems, normalize_statement, statement_hash
 from builder.core.schema import PROBLEM_FEATURES
 from builder.problems.stage import collect_problems
+from builder.core.settings import ProblemsSettings, SourceSettings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -75,19 +76,22 @@ def test_collect_merges_the_same_problems_from_two_sources(tmp_path: Path) -> No
     upstream = tmp_path / "test5.jsonl"
     upstream.write_text("".join(json.dumps(r) + "\n" for r in rows))
     collected = collect_problems([
-        {"kind": "local", "path": str(FIXTURES / "lcb" / "problems.jsonl")},
-        {"kind": "livecodebench", "path": str(upstream)},
+        SourceSettings(kind="local", path=str(FIXTURES / "lcb" / "problems.jsonl")),
+        SourceSettings(kind="livecodebench", path=str(upstream)),
     ])
     assert len(collected.problems) == 12 and collected.merged == 12
     assert set(collected.problems["source"]) == {"atcoder"}  # the first source's copies are kept
     assert collected.merged_pairs == {"atcoder <- livecodebench/atcoder": 12}
     assert len(collected.quarantine) == 12
-    assert [m["kind"] for m in collected.source_meta()] == ["local", "livecodebench"]
+    assert [m.kind for m in collected.source_records()] == ["local", "livecodebench"]
+    assert collected.record().dedup is True and collected.record().merged == 12
 
 
 def test_collect_without_dedup_still_keeps_ids_unique(tmp_path: Path) -> None:
     path = str(FIXTURES / "lcb" / "problems.jsonl")
-    collected = collect_problems([{"kind": "local", "path": path}, {"kind": "local", "path": path, "limit": 5}], dedup=False)
+    collected = collect_problems(
+        [SourceSettings(kind="local", path=path), SourceSettings(kind="local", path=path, limit=5)], ProblemsSettings(dedup=False)
+    )
     assert len(collected.problems) == 12 and len(set(collected.problems["problem_id"])) == 12
     assert len(collected.quarantine) == 5
     assert set(collected.quarantine["reason"]) == {"duplicate problem_id: an earlier source than sources[1] has it"}
@@ -97,7 +101,7 @@ def test_empty_input_is_no_error() -> None:
     """An empty table (a source limited to 0 rows) used to fail with ``Column '_statement_hash' doesn't exist``."""
     result = dedup_problems(Dataset.from_dict({k: [] for k in PROBLEM_FEATURES}, features=PROBLEM_FEATURES))
     assert len(result.problems) == 0 and result.merged == 0 and len(result.duplicates) == 0
-    collected = collect_problems([{"kind": "local", "path": str(FIXTURES / "lcb" / "problems.jsonl"), "limit": 0}])
+    collected = collect_problems([SourceSettings(kind="local", path=str(FIXTURES / "lcb" / "problems.jsonl"), options={"limit": 0})])
     assert len(collected.problems) == 0 and len(collected.solutions) == 0
 
 
@@ -109,10 +113,10 @@ def test_collect_keeps_the_solutions_of_kept_problems_only(tmp_path: Path) -> No
     from make_fixtures import FOLDERS
 
     taco = str(FOLDERS["taco"] / "ALL" / "train-00000-of-00001.parquet")
-    alone = collect_problems([{"kind": "taco", "path": taco}])
+    alone = collect_problems([SourceSettings(kind="taco", path=taco)])
     assert alone.solutions["problem_id"] == ["taco/train/0", "taco/train/0"]
     local = tmp_path / "first.jsonl"
     product = next(p for p in alone.problems if p["problem_id"] == "taco/train/0")
     local.write_text(__import__("json").dumps({**product, "problem_id": "mine/0"}) + "\n")
-    merged = collect_problems([{"kind": "local", "path": str(local)}, {"kind": "taco", "path": taco}])
+    merged = collect_problems([SourceSettings(kind="local", path=str(local)), SourceSettings(kind="taco", path=taco)])
     assert "taco/train/0" not in merged.problems["problem_id"] and len(merged.solutions) == 0

@@ -102,13 +102,13 @@ def test_each_problem_has_one_accepted_training_solution() -> None:
 
 
 def test_every_training_solution_passes_its_tests_in_the_sandbox(tmp_path: Path) -> None:
-    from builder.judge.execute import ExecutionConfig
+    from builder.core.settings import ExecutionSettings
     from builder.verify import verify
 
     # the solutions file carries `response` (a fenced block): the real extraction runs on it too
     report = verify(
         str(DATA / "problems.jsonl"), str(DATA / "solutions.jsonl"), tmp_path / "verdicts.jsonl",
-        ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512), workers=2,
+        ExecutionSettings(time_limit_s=4.0, memory_limit_mb=512),
     )
     assert report.candidates == 30 and report.quarantined == 0
     assert report.counts == Counter({"passed": 30})

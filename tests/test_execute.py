@@ -7,7 +7,9 @@ import textwrap
 import pytest
 
 from builder.core import taxonomy as T
-from builder.judge.execute import ExecutionConfig, judge_candidate, limits_for
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
+from builder.judge.limits import limits_for
 from builder.sandbox import make_sandbox
 
 SANDBOX_KINDS = ["spawn", "auto"]
@@ -62,7 +64,7 @@ def sandbox(request: pytest.FixtureRequest):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_verdict_types(sandbox, name: str) -> None:
     code, verdict = CASES[name]
-    result = judge_candidate(code, DOUBLE, sandbox, ExecutionConfig(time_limit_s=1.0))
+    result = judge_candidate(code, DOUBLE, sandbox, ExecutionSettings(time_limit_s=1.0))
     assert result["verdict"] == verdict, result
     assert result["tests_total"] == 2
     if verdict == T.PASSED:
@@ -73,7 +75,7 @@ def test_verdict_types(sandbox, name: str) -> None:
 
 def test_partial_pass_counts_and_first_failure(sandbox) -> None:
     code = "n = int(input())\nprint(42 if n == 21 else 0)"
-    result = judge_candidate(code, DOUBLE, sandbox, ExecutionConfig())
+    result = judge_candidate(code, DOUBLE, sandbox, ExecutionSettings())
     assert result["verdict"] == T.WA
     assert (result["tests_passed"], result["test_pass_rate"], result["first_failed_test"]) == (1, 0.5, 1)
     assert result["failed_expected_head"] == "10\n" and result["failed_actual_head"] == "0\n"
@@ -82,9 +84,9 @@ def test_partial_pass_counts_and_first_failure(sandbox) -> None:
 
 def test_stop_after_timeout_is_configurable(sandbox) -> None:
     code = "import time\nn = int(input())\nif n == 21: time.sleep(30)\nprint(2 * n)"
-    stopped = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionConfig(time_limit_s=0.5))
+    stopped = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionSettings(time_limit_s=0.5))
     assert stopped["test_verdicts"] == [T.TIMEOUT, "skipped"]
-    every = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionConfig(time_limit_s=0.5, stop_on_timeout=False))
+    every = judge_candidate(code, _problem([("21\n", "42"), ("5\n", "10")]), sandbox, ExecutionSettings(time_limit_s=0.5, stop_on_timeout=False))
     assert every["test_verdicts"] == [T.TIMEOUT, T.PASSED] and every["verdict"] == T.TIMEOUT
 
 
@@ -133,23 +135,23 @@ HABITS = {
 def test_python_habits_pass(sandbox, habit: str) -> None:
     code = textwrap.dedent(HABITS[habit])
     problem = _problem([("100000\n", "100000\n")], time_limit=5.0, memory_limit=512)
-    result = judge_candidate(code, problem, sandbox, ExecutionConfig())
+    result = judge_candidate(code, problem, sandbox, ExecutionSettings())
     assert result["verdict"] == T.PASSED, result
 
 
 def test_huge_integers_print(sandbox) -> None:
     code = "n = int(input())\nprint(10 ** n)"
     problem = _problem([("5000\n", "1" + "0" * 5000)])
-    assert judge_candidate(code, problem, sandbox, ExecutionConfig())["verdict"] == T.PASSED
+    assert judge_candidate(code, problem, sandbox, ExecutionSettings())["verdict"] == T.PASSED
 
 
 def test_float_tolerance_and_problem_tolerance(sandbox) -> None:
     code = "print(1 / 3)"
-    assert judge_candidate(code, _problem([("", "0.3333333")]), sandbox, ExecutionConfig())["verdict"] == T.PASSED
+    assert judge_candidate(code, _problem([("", "0.3333333")]), sandbox, ExecutionSettings())["verdict"] == T.PASSED
     loose = _problem([("", "0.33")], float_tolerance=0.01)
     strict = _problem([("", "0.33")])
-    assert judge_candidate(code, loose, sandbox, ExecutionConfig())["verdict"] == T.PASSED
-    assert judge_candidate(code, strict, sandbox, ExecutionConfig())["verdict"] == T.WA
+    assert judge_candidate(code, loose, sandbox, ExecutionSettings())["verdict"] == T.PASSED
+    assert judge_candidate(code, strict, sandbox, ExecutionSettings())["verdict"] == T.WA
 
 
 CHECKER = """
@@ -163,12 +165,12 @@ sys.exit(0 if a + b == n and a > 0 and b > 0 else 1)
 
 def test_checker_program(sandbox) -> None:
     problem = _problem([("10\n", "5 5\n"), ("3\n", "1 2\n")], checker=CHECKER)
-    ok = judge_candidate("n = int(input())\nprint(1, n - 1)", problem, sandbox, ExecutionConfig())
+    ok = judge_candidate("n = int(input())\nprint(1, n - 1)", problem, sandbox, ExecutionSettings())
     assert ok["verdict"] == T.PASSED  # differs from the answer file, accepted by the checker
-    bad = judge_candidate("n = int(input())\nprint(0, n)", problem, sandbox, ExecutionConfig())
+    bad = judge_candidate("n = int(input())\nprint(0, n)", problem, sandbox, ExecutionSettings())
     assert bad["verdict"] == T.WA
     broken = _problem([("10\n", "5 5\n")], checker="import sys\nundefined_name")
-    assert judge_candidate("print(5, 5)", broken, sandbox, ExecutionConfig())["verdict"] == T.SANDBOX_ERROR
+    assert judge_candidate("print(5, 5)", broken, sandbox, ExecutionSettings())["verdict"] == T.SANDBOX_ERROR
 
 
 LIMIT_CASES = [
@@ -190,9 +192,9 @@ LIMIT_CASES = [
 
 @pytest.mark.parametrize(("mode", "own", "applied", "origins"), LIMIT_CASES)
 def test_limits_modes(mode: str, own: tuple, applied: tuple, origins: tuple) -> None:
-    from builder.judge.execute import limit_origins
+    from builder.judge.limits import limit_origins
 
-    config = ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits=mode)
+    config = ExecutionSettings(time_limit_s=4.0, memory_limit_mb=512, limits=mode)
     problem = {"time_limit": own[0], "memory_limit": own[1]}
     limits = limits_for(problem, config)
     assert (limits.cpu_s, limits.memory_mb) == applied
@@ -200,17 +202,17 @@ def test_limits_modes(mode: str, own: tuple, applied: tuple, origins: tuple) -> 
 
 
 def test_default_limits_mode_is_the_problems_own() -> None:
-    assert ExecutionConfig().limits == "own"
-    assert limits_for({"time_limit": 90.0, "memory_limit": None}, ExecutionConfig()).cpu_s == 90.0
-    with pytest.raises(ValueError, match="unknown limits mode"):
-        limits_for({}, ExecutionConfig(limits="max"))
+    assert ExecutionSettings().limits == "own"
+    assert limits_for({"time_limit": 90.0, "memory_limit": None}, ExecutionSettings()).cpu_s == 90.0
+    with pytest.raises(ValueError, match="must be one of own, cap, flat"):
+        limits_for({}, ExecutionSettings(limits="max"))
 
 
 def test_limits_report_counts_and_line() -> None:
-    from builder.judge.execute import limits_line, limits_report
+    from builder.judge.limits import limits_line, limits_report
 
     problems = [{"time_limit": t, "memory_limit": m} for t, m in [(30.0, None), (2.0, 256), (None, 2048), (None, None)]]
-    report = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits="cap"))
+    report = limits_report(problems, ExecutionSettings(time_limit_s=4.0, memory_limit_mb=512, limits="cap"))
     assert report == {
         "mode": "cap", "time_limit_s": 4.0, "memory_limit_mb": 512, "problems": 4,
         "time": {"own": 1, "capped": 1, "defaulted": 2, "overridden": 0},
@@ -220,7 +222,7 @@ def test_limits_report_counts_and_line() -> None:
         "limits (cap; 4 s / 512 MB at most, and where a problem states none), 4 problems: "
         "time 1 own, 1 capped, 2 defaulted; memory 1 own, 1 capped, 2 defaulted"
     )
-    own = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512))
+    own = limits_report(problems, ExecutionSettings(time_limit_s=4.0, memory_limit_mb=512))
     assert limits_line(own).endswith("time 2 own, 0 capped, 2 defaulted; memory 2 own, 0 capped, 2 defaulted")
-    flat = limits_report(problems, ExecutionConfig(time_limit_s=4.0, memory_limit_mb=512, limits="flat"))
+    flat = limits_report(problems, ExecutionSettings(time_limit_s=4.0, memory_limit_mb=512, limits="flat"))
     assert limits_line(flat).endswith("time 0 own, 2 overridden, 2 defaulted; memory 0 own, 2 overridden, 2 defaulted")

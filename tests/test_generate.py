@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,26 +23,36 @@ import pytest
 from datasets import Dataset, Features
 
 from builder.core.errors import UserError
-from builder.generate import GenerationReport, GenerationSettings, Request, Sample, generate_stage
+from builder.generate.base import Request, Sample
+from builder.generate.stage import GenerationReport, generate_stage
 from builder.generate.base import sampling_kwargs
 from builder.generate.cache import ChunkCache
 from builder.generate.keys import backend_identity, chunk_key, model_fingerprint, prompt_hash, request_seed
 from builder.generate.openai_api import OpenAIBackend, backoff_s
 from builder.generate.stage import FEATURES, plan_chunks, samples_to_records
 from builder.generate.vllm_engine import engine_kwargs
-from builder.recipe import ModelSpec, PromptSpec, SamplingSpec
+from builder.core.settings import GenerationSettings, ModelSettings, PromptSettings, Recipe, SamplingSettings, SourceSettings
 from builder.core.schema import GENERATION_FEATURES
 
-SAMPLING = SamplingSpec(n=3, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=48)
+SAMPLING = SamplingSettings(n=3, temperature=1.0, top_p=1.0, top_k=-1, max_tokens=48)
 SEED = 5
 
 
-def tiny_spec(path: Path, **changes: Any) -> ModelSpec:
-    return replace(ModelSpec(path=str(path), dtype="float32", max_model_len=1024, kv_cache_memory_gb=0.25), **changes)
+def tiny_spec(path: Path, **changes: Any) -> ModelSettings:
+    return replace(ModelSettings(path=str(path), dtype="float32", max_model_len=1024, kv_cache_memory_gb=0.25), **changes)
 
 
-def settings_for(model: ModelSpec, **changes: Any) -> GenerationSettings:
-    return replace(GenerationSettings(model, SAMPLING, PromptSpec(), SEED, chunk_size=2), **changes)
+def replace(settings: Any, **changes: Any) -> Any:
+    """A settings model with some fields changed (they are frozen)."""
+    return settings.model_copy(update=changes)
+
+
+def settings_for(model: ModelSettings, chunk_size: int = 2) -> Recipe:
+    """A recipe around ``model``: the generation stage reads its model, sampling, prompt, seed and chunk size."""
+    return Recipe(
+        name="gen", seed=SEED, sources=(SourceSettings(kind="local", path="problems.jsonl"),), model=model,
+        sampling=SAMPLING, prompt=PromptSettings(), generation=GenerationSettings(chunk_size=chunk_size),
+    )
 
 
 def rows(ds: Dataset) -> list[dict[str, Any]]:
@@ -66,23 +75,23 @@ def test_request_seed_depends_only_on_seed_and_problem_id() -> None:
 def test_chunk_key_covers_everything_that_changes_the_samples(tmp_path: Path) -> None:
     model = tiny_spec(tmp_path / "model")
     problems = [("p1", prompt_hash([{"role": "user", "content": "a"}])), ("p2", prompt_hash([{"role": "user", "content": "b"}]))]
-    base = chunk_key(backend_identity(model), SAMPLING, PromptSpec(), SEED, problems)
-    assert base == chunk_key(backend_identity(model), SAMPLING, PromptSpec(), SEED, problems)
+    base = chunk_key(backend_identity(model), SAMPLING, PromptSettings(), SEED, problems)
+    assert base == chunk_key(backend_identity(model), SAMPLING, PromptSettings(), SEED, problems)
     changed = [
-        chunk_key(backend_identity(model), replace(SAMPLING, n=4), PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(model), replace(SAMPLING, temperature=0.9), PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(model), replace(SAMPLING, top_p=0.9), PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(model), replace(SAMPLING, top_k=20), PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(model), replace(SAMPLING, max_tokens=49), PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(model), SAMPLING, PromptSpec(system=None), SEED, problems),
-        chunk_key(backend_identity(model), SAMPLING, PromptSpec(user="Q: {problem}"), SEED, problems),
-        chunk_key(backend_identity(model), SAMPLING, PromptSpec(), SEED + 1, problems),
-        chunk_key(backend_identity(model), SAMPLING, PromptSpec(), SEED, problems[:1]),
-        chunk_key(backend_identity(model), SAMPLING, PromptSpec(), SEED, [problems[0], ("p2", "0" * 64)]),
-        chunk_key(backend_identity(replace(model, path="other")), SAMPLING, PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(replace(model, dtype="bfloat16")), SAMPLING, PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(replace(model, max_model_len=2048)), SAMPLING, PromptSpec(), SEED, problems),
-        chunk_key(backend_identity(replace(model, tensor_parallel_size=2)), SAMPLING, PromptSpec(), SEED, problems),
+        chunk_key(backend_identity(model), replace(SAMPLING, n=4), PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(model), replace(SAMPLING, temperature=0.9), PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(model), replace(SAMPLING, top_p=0.9), PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(model), replace(SAMPLING, top_k=20), PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(model), replace(SAMPLING, max_tokens=49), PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(model), SAMPLING, PromptSettings(system=None), SEED, problems),
+        chunk_key(backend_identity(model), SAMPLING, PromptSettings(user="Q: {problem}"), SEED, problems),
+        chunk_key(backend_identity(model), SAMPLING, PromptSettings(), SEED + 1, problems),
+        chunk_key(backend_identity(model), SAMPLING, PromptSettings(), SEED, problems[:1]),
+        chunk_key(backend_identity(model), SAMPLING, PromptSettings(), SEED, [problems[0], ("p2", "0" * 64)]),
+        chunk_key(backend_identity(replace(model, path="other")), SAMPLING, PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(replace(model, dtype="bfloat16")), SAMPLING, PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(replace(model, max_model_len=2048)), SAMPLING, PromptSettings(), SEED, problems),
+        chunk_key(backend_identity(replace(model, tensor_parallel_size=2)), SAMPLING, PromptSettings(), SEED, problems),
     ]
     assert base not in changed and len(set(changed)) == len(changed)
     # where and how fast it runs does not change what is sampled: same key
@@ -92,7 +101,7 @@ def test_chunk_key_covers_everything_that_changes_the_samples(tmp_path: Path) ->
         replace(model, kv_cache_memory_gb=2.0),
         replace(model, concurrency=3, timeout_s=5.0, max_retries=0),
     ):
-        assert chunk_key(backend_identity(same), SAMPLING, PromptSpec(), SEED, problems) == base
+        assert chunk_key(backend_identity(same), SAMPLING, PromptSettings(), SEED, problems) == base
 
 
 def test_model_fingerprint_follows_the_files(tmp_path: Path) -> None:
@@ -224,7 +233,7 @@ def _completion(body: dict[str, Any], n: int | None = None, reasoning: str | Non
 
 
 def _openai(url: str, **changes: Any) -> OpenAIBackend:
-    return OpenAIBackend(ModelSpec(backend="openai", path="served-model", base_url=url, **changes))
+    return OpenAIBackend(ModelSettings(backend="openai", path="served-model", base_url=url, **changes))
 
 
 REQ = [Request([{"role": "user", "content": "hi"}], seed=100), Request([{"role": "user", "content": "yo"}], seed=200)]
@@ -519,8 +528,8 @@ def test_data_parallel_ranks_report_a_user_error_and_exit(tmp_path: Path, monkey
     from builder.generate.data_parallel import DataParallelBackend
 
     with pytest.raises(UserError, match="no such model folder"):  # raised in the spawned ranks, reported here
-        DataParallelBackend(ModelSpec(path=str(tmp_path / "missing"), data_parallel_size=2), SEED)
+        DataParallelBackend(ModelSettings(path=str(tmp_path / "missing"), data_parallel_size=2), SEED)
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("builder-generate-rank")]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     with pytest.raises(UserError, match="needs 4 devices; CUDA_VISIBLE_DEVICES lists 1"):
-        DataParallelBackend(ModelSpec(path=str(tmp_path), data_parallel_size=2, tensor_parallel_size=2), SEED)
+        DataParallelBackend(ModelSettings(path=str(tmp_path), data_parallel_size=2, tensor_parallel_size=2), SEED)

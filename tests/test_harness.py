@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from builder.core import taxonomy as T
-from builder.judge.execute import ExecutionConfig, judge_candidate, output_checker
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate, output_checker
 from builder.judge.compare import compare_functional, values_match
 from builder.judge.harness import TestProgram, program_for_test, pytest_test_ids, unsupported_fixtures
 from builder.judge.verdict import run_verdict
@@ -136,7 +137,7 @@ def test_functional_float_results_inside_lists(sandbox) -> None:
 def test_functional_through_judge_candidate() -> None:
     problem = {**TWO_SUM, "tests": TWO_SUM_TESTS, "time_limit": 2.0, "memory_limit": 256, "float_tolerance": None,
                "checker": None, "case_insensitive": False}
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         good = judge_candidate(CORRECT, problem, box, config)
         wrong = judge_candidate("def twoSum(nums, target):\n    return [0, 1]\n", problem, box, config)
@@ -274,7 +275,7 @@ def test_pytest_style_missing_name_is_wa(sandbox) -> None:
 def test_pytest_style_through_judge_candidate() -> None:
     problem = {**KOD, "tests": _tests(), "time_limit": 2.0, "memory_limit": 256, "float_tolerance": None,
                "checker": None, "case_insensitive": False}
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     broken = GOOD_MODULE.replace("return sum(values) / len(values)", "return values[99]")
     with make_sandbox("auto") as box:
         good = judge_candidate(GOOD_MODULE, problem, box, config)

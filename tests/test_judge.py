@@ -308,7 +308,8 @@ sys.exit(0 if out == b"\\xff\\xfe 42\\r\\n" and ans == "42 \\u00e9\\n".encode() 
 @pytest.mark.parametrize("kind", ["spawn", "auto"])
 def test_raw_bytes_through_a_sandbox(kind: str) -> None:
     """End to end: invalid UTF-8 output is `wa` against U+FFFD, and a checker reads the exact bytes printed."""
-    from builder.judge.execute import ExecutionConfig, judge_candidate
+    from builder.core.settings import ExecutionSettings
+    from builder.judge.execute import judge_candidate
     from builder.sandbox import make_sandbox
 
     def problem(output: str, **kw: object) -> dict[str, object]:
@@ -318,12 +319,12 @@ def test_raw_bytes_through_a_sandbox(kind: str) -> None:
     with make_sandbox(kind) as box:
         invalid = "import sys\ninput()\nsys.stdout.buffer.write(b'\\xff\\n')"
         valid = "import sys\ninput()\nsys.stdout.buffer.write('\\ufffd\\n'.encode())"
-        assert judge_candidate(invalid, problem("\ufffd\n"), box, ExecutionConfig())["verdict"] == T.WA
-        assert judge_candidate(valid, problem("\ufffd\n"), box, ExecutionConfig())["verdict"] == T.PASSED
+        assert judge_candidate(invalid, problem("\ufffd\n"), box, ExecutionSettings())["verdict"] == T.WA
+        assert judge_candidate(valid, problem("\ufffd\n"), box, ExecutionSettings())["verdict"] == T.PASSED
         digits = "input()\nprint('\\u0660.\\u0665')"
-        assert judge_candidate(digits, problem("0.5\n"), box, ExecutionConfig())["verdict"] == T.WA
+        assert judge_candidate(digits, problem("0.5\n"), box, ExecutionSettings())["verdict"] == T.WA
         raw = "import sys\ninput()\nsys.stdout.buffer.write(b'\\xff\\xfe 42\\r\\n')"
         checked = problem("42 \u00e9\n", checker=BINARY_CHECKER)
-        assert judge_candidate(raw, checked, box, ExecutionConfig())["verdict"] == T.PASSED
+        assert judge_candidate(raw, checked, box, ExecutionSettings())["verdict"] == T.PASSED
         other = "import sys\ninput()\nsys.stdout.buffer.write(b'\\xef\\xbf\\xbd\\xfe 42\\r\\n')"
-        assert judge_candidate(other, checked, box, ExecutionConfig())["verdict"] == T.WA
+        assert judge_candidate(other, checked, box, ExecutionSettings())["verdict"] == T.WA

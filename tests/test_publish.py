@@ -20,6 +20,7 @@ from fakes.hub_double import HubDouble  # noqa: E402
 from builder.cli import cli  # noqa: E402
 from builder.core.errors import UserError  # noqa: E402
 from builder import publish as pub  # noqa: E402
+from builder.core.meta import BuildMeta
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 
@@ -51,7 +52,7 @@ def _build(dist: Path, *, seed: int, sft_shards: int) -> Path:
     from fakes.synthetic import synthetic_candidates, synthetic_problems
 
     problems = synthetic_problems(30, seed=seed)
-    write_dist(dist, synthetic_candidates(problems, 30 * 8, seed=seed), problems, {**META, "seed": seed})
+    write_dist(dist, synthetic_candidates(problems, 30 * 8, seed=seed), problems, BuildMeta.model_validate({**META, "seed": seed}))
     if sft_shards > 1:
         shards = sorted((dist / "sft").glob("train-*.parquet"))
         table = pa.concat_tables([pq.read_table(f) for f in shards])

@@ -10,7 +10,8 @@ import pytest
 
 from builder.core import taxonomy as T
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.sandbox import make_sandbox
 from builder.problems.sources import load_source
 
@@ -57,7 +58,7 @@ def test_test_sets_option() -> None:
 
 
 def test_judged(result) -> None:
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         ok = judge_candidate("print(3 * int(input()))", result.problems[0], box, config)
         wrong = judge_candidate("print(3 * int(input()) + 1)", result.problems[0], box, config)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from builder.core import taxonomy as T
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.sandbox import make_sandbox
 from builder.problems.sources import load_source
 from builder.problems.sources.codeforces import to_problem
@@ -23,7 +24,7 @@ from make_fixtures import FOLDERS, PAIR_CHECKER, cf_row  # noqa: E402
 
 FIXTURE = FOLDERS["codeforces"]
 INCOMPLETE = "official tests incomplete and no generated tests (generated_tests=true fetches them)"
-CONFIG = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+CONFIG = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from builder.core import taxonomy as T
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.sandbox import make_sandbox
 from builder.problems.sources import load_source
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "sources"))
 from make_fixtures import FOLDERS  # noqa: E402
 
 FIXTURE = FOLDERS["deepcoder"]
-CONFIG = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+CONFIG = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
 
 
 @pytest.fixture(scope="module")

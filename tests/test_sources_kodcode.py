@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from builder.core import taxonomy as T
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.sandbox import make_sandbox
 from builder.core.errors import UserError
 from builder.problems.sources import load_source
@@ -91,12 +92,12 @@ def test_reference_and_broken_solutions(result) -> None:
         "stack": "class Stack:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n        self.items.append(x)\n"
         "    def pop(self):\n        return self.items.pop()\n    def is_empty(self):\n        return not self.items\n",
     }
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         assert judge_candidate(solution["fib"], fib, box, config)["verdict"] == T.PASSED
         assert judge_candidate(solution["stack"], stack, box, config)["verdict"] == T.PASSED
         no_check = solution["fib"].replace("raise ValueError(n)", "return 0")
-        config_all = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256, stop_on_timeout=False)
+        config_all = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256, stop_on_timeout=False)
         out = judge_candidate(no_check, fib, box, config_all)
         # the failed pytest.raises is a failed test: wa
         assert out["test_verdicts"] == [T.PASSED, T.PASSED, T.WA] and out["verdict"] == T.WA

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from builder.core import taxonomy as T
 from builder.cli import cli
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.core.tables import load_problems
 from builder.sandbox import make_sandbox
 from builder.problems.sources import load_source
@@ -78,7 +79,7 @@ def test_functional_problems_judge_real_solutions(result) -> None:
     avg = next(p for p in result.problems if p["problem_id"] == "3998")
     assert pair["test_type"] == "functional" and pair["fn_name"] == "maxPairSum" and len(pair["tests"]) == 2
     assert pair["starter_code"].startswith("class Solution") and pair["functional_match"] == "exact"
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         ok = judge_candidate(
             "class Solution:\n    def maxPairSum(self, nums):\n        a, b = sorted(nums)[-2:]\n        return a + b\n", pair, box, config
@@ -149,7 +150,7 @@ def _rejudge(candidate_id: str, candidates: Path, problems: Path, attempts: int 
     verdicts = set()
     for _ in range(attempts):
         with make_sandbox("auto") as box:
-            verdicts.add(judge_candidate(solution, problem, box, ExecutionConfig())["verdict"])
+            verdicts.add(judge_candidate(solution, problem, box, ExecutionSettings())["verdict"])
     return verdicts
 
 

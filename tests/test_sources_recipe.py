@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.recipe import load_recipe
+from builder.core.recipe import load_recipe
 from builder.problems.sources import KINDS, OPTIONS
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "opencode-sft.toml"

@@ -13,7 +13,8 @@ import pytest
 
 from builder.core import taxonomy as T
 from builder.core.errors import UserError
-from builder.judge.execute import ExecutionConfig, judge_candidate
+from builder.core.settings import ExecutionSettings
+from builder.judge.execute import judge_candidate
 from builder.sandbox import make_sandbox
 from builder.problems.sources import load_source
 from builder.problems.sources.taco import _MEGABYTES, _SECONDS, parse_quantity
@@ -103,7 +104,7 @@ def test_quantities() -> None:
 
 
 def test_solutions_pass_through_the_judge(taco, apps) -> None:
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     product, double, pal = (_problem(taco, f"taco/train/{i}") for i in range(3))
     total, vowels = apps.problems
     cases = [
@@ -127,7 +128,7 @@ def test_call_based_outputs_judged_as_tacos_checker() -> None:
     rows = load_source("taco", str(TACO / "ALL" / "train-00000-of-00001.parquet"))
     last_two = _problem(rows, "taco/train/4")
     assert json.loads(last_two["tests"][1]["output"]) == [7]
-    config = ExecutionConfig(time_limit_s=2.0, memory_limit_mb=256)
+    config = ExecutionSettings(time_limit_s=2.0, memory_limit_mb=256)
     with make_sandbox("auto") as box:
         correct = judge_candidate("def last_two(xs):\n    return xs[-2:]\n", last_two, box, config)
         unwrapped = judge_candidate("def last_two(xs):\n    return xs[-2:] if len(xs) > 1 else xs[0]\n", last_two, box, config)

@@ -12,10 +12,11 @@ from datasets import Dataset
 from builder.dataset.dist import write_dist
 from builder.core.schema import CANDIDATE_FEATURES
 from builder.dataset.stats import bucket_sort_key, compute_stats, difficulty_bucket
+from builder.core.meta import BuildMeta
 from fakes.synthetic import synthetic_candidates, synthetic_problems
 from expected_stats import REJECTIONS, expected
 
-META = {"name": "st", "seed": 1, "recipe": "", "model": "m"}
+META = BuildMeta(name="st", seed=1, recipe="", model="m")
 
 
 def test_difficulty_buckets() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,12 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
 from builder.core import taxonomy as T
-from builder.core.prompt import DEFAULT_SYSTEM, DEFAULT_USER, build_messages
+from builder.core.meta import BuildMeta
+from builder.core.prompt import build_messages
 from builder.core.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
 
 MESSAGE = {"role": Value("string"), "content": Value("string")}
 MEASURED_COLUMNS = ("max_cpu_s", "max_wall_s", "peak_memory_mb")
-DEFAULT_DPO_PAIRS = 2
 
 SFT_FEATURES = Features(
     {
@@ -111,36 +111,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-# --- settings from the build meta ------------------------------------------------------------------
-
-
-def recipe_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The recipe's ``[dataset]`` table (from ``meta["dataset"]`` or the recipe TOML text), or ``{}``."""
-    if isinstance(meta.get("dataset"), Mapping):
-        return dict(meta["dataset"])
-    text = meta.get("recipe")
-    if isinstance(text, str) and text.strip():
-        import tomllib
-
-        try:
-            return dict(tomllib.loads(text).get("dataset", {}))
-        except tomllib.TOMLDecodeError:
-            return {}
-    return {}
-
-
-def prompt_settings(meta: Mapping[str, Any]) -> tuple[str | None, str]:
-    """(system, user template) of the build's prompt; the package defaults when meta has none."""
-    prompt = meta.get("prompt") or {}
-    system = prompt["system"] if "system" in prompt else DEFAULT_SYSTEM
-    return system, prompt.get("user") or DEFAULT_USER
-
-
-def dpo_pairs_per_problem(meta: Mapping[str, Any]) -> int:
-    value = meta.get("dpo_pairs_per_problem", recipe_settings(meta).get("dpo_pairs_per_problem", DEFAULT_DPO_PAIRS))
-    return int(value)
-
-
 # --- candidate normalization -----------------------------------------------------------------------
 
 
@@ -190,21 +160,20 @@ def normalize_candidates(candidates: Dataset) -> Dataset:
     ).select_columns(list(CANDIDATE_FEATURES))
 
 
-def _local_tokenizer_path(meta: Mapping[str, Any]) -> Path | None:
-    for key in ("tokenizer", "model"):
-        value = meta.get(key)
-        if isinstance(value, str) and value:
+def _local_tokenizer_path(meta: BuildMeta) -> Path | None:
+    for value in (meta.tokenizer, meta.model):
+        if value:
             path = Path(value)
             if path.is_dir() and any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json")):
                 return path
     return None
 
 
-def fill_token_counts(candidates: Dataset, meta: Mapping[str, Any]) -> tuple[Dataset, str]:
+def fill_token_counts(candidates: Dataset, meta: BuildMeta) -> tuple[Dataset, str]:
     """Fill null ``num_tokens`` by tokenizing the response with the generation model's local tokenizer.
 
     Returns the candidates and where the counts come from: ``"generation"`` (all present), ``"tokenizer"`` (some
-    filled with the local tokenizer named by ``meta["tokenizer"]`` or ``meta["model"]``) or ``"unavailable"`` (null
+    filled with the local tokenizer named by ``meta.tokenizer`` or ``meta.model``) or ``"unavailable"`` (null
     counts and no local tokenizer: they stay null, nothing is invented).
     """
     if len(candidates) == 0 or _column(candidates, "num_tokens").null_count == 0:
@@ -254,9 +223,9 @@ def response_text(response: str | None, solution: str | None) -> str:
     return f"```python\n{(solution or '').rstrip()}\n```"
 
 
-def sft_config(candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> Dataset:
+def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Dataset:
     """Passing candidates in the seed dataset's fields plus TRL conversational ``messages``."""
-    system, user = prompt_settings(meta)
+    system, user = meta.prompt.system, meta.prompt.user
     index = _ProblemIndex(problems)
     passed = candidates.filter(
         lambda verdicts: [v == T.PASSED for v in verdicts], input_columns=["verdict"], batched=True,
@@ -352,11 +321,11 @@ def dpo_pair_rows(candidates: Dataset, seed: int, k: int) -> tuple[list[int], li
     return chosen_rows, rejected_rows
 
 
-def dpo_config(candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> Dataset:
+def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Dataset:
     """Preference pairs in TRL's explicit-prompt format (chosen passes every test, rejected is a model failure)."""
-    seed = int(meta.get("seed", 0))
-    k = dpo_pairs_per_problem(meta)
-    system, user = prompt_settings(meta)
+    seed = meta.seed
+    k = meta.dataset.dpo_pairs_per_problem
+    system, user = meta.prompt.system, meta.prompt.user
     index = _ProblemIndex(problems)
     chosen_rows, rejected_rows = dpo_pair_rows(candidates, seed, k)
     cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty"]
@@ -485,7 +454,7 @@ def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:
     )
 
 
-def assemble(candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> dict[str, Dataset]:
+def assemble(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> dict[str, Dataset]:
     """All four configs, keyed by config name (``candidates`` must already be normalized)."""
     configs = {
         "sft": (sft_config(candidates, problems, meta), SFT_FEATURES),

@@ -7,25 +7,23 @@ charts and card from the parquet files and ``build.json`` alone (no generation, 
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 from datasets import Dataset, Features
 
+from builder.core import meta as build_metadata
 from builder.core.errors import UserError
+from builder.core.meta import BuildMeta
 from builder.dataset.stats import CONFIGS, SHARD_GLOB, compute_stats, shard_files
 
 #: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
 MAX_SHARD_BYTES = 500 << 20
 ASSETS = "assets"
 CARD = "README.md"
-BUILD = "build.json"
 
 
 def shard_name(index: int, count: int) -> str:
@@ -48,34 +46,22 @@ def write_config(dist_dir: Path, name: str, ds: Dataset, max_shard_bytes: int = 
     return paths
 
 
-def write_build_json(dist_dir: Path, meta: Mapping[str, Any]) -> Path:
-    path = Path(dist_dir) / BUILD
-    path.write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
-def read_build_json(dist_dir: Path) -> dict[str, Any]:
-    path = Path(dist_dir) / BUILD
-    if not path.is_file():
-        raise UserError(f"{path} is missing: is {dist_dir} a dataset folder written by `builder build`?")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from exc
-
-
-def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Mapping[str, Any]) -> None:
+def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: BuildMeta) -> None:
     """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
-    from builder.dataset.configs import assemble, fill_token_counts, normalize_candidates
+    from builder.dataset.configs import (
+        assemble,
+        fill_token_counts,
+        normalize_candidates,
+    )
 
     dist_dir = Path(dist_dir)
     dist_dir.mkdir(parents=True, exist_ok=True)
     candidates = normalize_candidates(candidates)
     candidates, token_source = fill_token_counts(candidates, meta)
-    meta = {**meta, "token_counts": token_source}
+    meta = meta.with_(token_counts=token_source)
     for name, ds in assemble(candidates, problems, meta).items():
         write_config(dist_dir, name, ds)
-    write_build_json(dist_dir, meta)
+    build_metadata.write(dist_dir, meta)
     render_card(dist_dir)
 
 
@@ -85,14 +71,14 @@ def _schemas(dist_dir: Path) -> dict[str, Features]:
 
 def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
     """Compute the statistics of ``dist_dir`` and write the charts and card into ``out_dir``; the files written."""
-    from builder.dataset.charts import draw_all
     from builder.dataset.card import render_card_text
+    from builder.dataset.charts import draw_all
 
     dist_dir = Path(dist_dir)
     missing = [name for name in CONFIGS if not shard_files(dist_dir, name)]
     if missing:
         raise UserError(f"{dist_dir}: no parquet files for config(s) {', '.join(missing)}")
-    meta = read_build_json(dist_dir)
+    meta = build_metadata.read(dist_dir)
     stats = compute_stats(dist_dir)
     charts = [p.name for p in draw_all(stats, Path(out_dir) / ASSETS)]
     text = render_card_text(stats, meta, _schemas(dist_dir), charts)

@@ -1,6 +1,7 @@
 """Generation: problems -> sampled candidate responses, with vLLM (offline engine) or an OpenAI-compatible endpoint.
 
 - :mod:`builder.generate.stage`: the chunked, resumable ``datasets.map`` stage (``generate_stage``);
+- :mod:`builder.generate.backends`: the backends a recipe may name, and ``make_backend``;
 - :mod:`builder.generate.vllm_engine`: ``vllm.LLM`` in this process (tensor parallel inside);
 - :mod:`builder.generate.data_parallel`: one engine per device group in spawned processes;
 - :mod:`builder.generate.openai_api`: async ``httpx`` client for chat-completions endpoints;
@@ -8,19 +9,3 @@
 
 Nothing here imports vLLM until an engine is started.
 """
-
-from builder.generate.base import Backend, Request, Sample
-from builder.generate.keys import chunk_key, request_seed
-from builder.generate.stage import GenerationReport, GenerationSettings, generate_stage, make_backend
-
-__all__ = [
-    "Backend",
-    "GenerationReport",
-    "GenerationSettings",
-    "Request",
-    "Sample",
-    "chunk_key",
-    "generate_stage",
-    "make_backend",
-    "request_seed",
-]

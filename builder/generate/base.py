@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from builder.recipe import SamplingSpec
+from builder.core.settings import SamplingSettings
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,12 @@ class Sample:
 class Backend(Protocol):
     """Samples ``sampling.n`` responses for every request, in request order and sample order."""
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]: ...
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Sample]]: ...
 
     def close(self) -> None: ...
 
 
-def sampling_kwargs(sampling: SamplingSpec, seed: int) -> dict[str, Any]:
+def sampling_kwargs(sampling: SamplingSettings, seed: int) -> dict[str, Any]:
     """Keyword arguments of ``vllm.SamplingParams`` (and of an OpenAI-style request body) for one request."""
     return {
         "n": sampling.n,

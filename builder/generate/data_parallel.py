@@ -12,13 +12,12 @@ import multiprocessing as mp
 import os
 import traceback
 from collections.abc import Sequence
-from dataclasses import asdict, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from builder.core.errors import UserError
+from builder.core.settings import ModelSettings, SamplingSettings
 from builder.generate.base import Request, Sample
-from builder.recipe import ModelSpec, SamplingSpec
 
 
 def rank_devices(rank: int, tensor_parallel_size: int, visible: Sequence[str]) -> list[str]:
@@ -39,7 +38,7 @@ def _rank_main(rank: int, devices: list[str], model: dict[str, Any], seed: int, 
     from builder.generate.vllm_engine import VLLMBackend
 
     try:
-        backend = VLLMBackend(ModelSpec(**model), seed)
+        backend = VLLMBackend(ModelSettings(**model), seed)
     except UserError as exc:
         conn.send(("user_error", exc.format_message()))
         return
@@ -66,7 +65,7 @@ def _rank_main(rank: int, devices: list[str], model: dict[str, Any], seed: int, 
 class DataParallelBackend:
     """``data_parallel_size`` engines in spawned processes."""
 
-    def __init__(self, model: ModelSpec, seed: int) -> None:
+    def __init__(self, model: ModelSettings, seed: int) -> None:
         size, tp = model.data_parallel_size, model.tensor_parallel_size
         visible = visible_devices(size * tp)
         if len(visible) < size * tp:
@@ -74,7 +73,7 @@ class DataParallelBackend:
                 f"model.data_parallel_size {size} x model.tensor_parallel_size {tp} needs {size * tp} devices; "
                 f"CUDA_VISIBLE_DEVICES lists {len(visible)}"
             )
-        rank_model = asdict(replace(model, data_parallel_size=1))
+        rank_model = model.model_copy(update={"data_parallel_size": 1}).model_dump()
         ctx = mp.get_context("spawn")
         self.ranks: list[tuple[Any, Connection]] = []
         try:
@@ -107,7 +106,7 @@ class DataParallelBackend:
             raise RuntimeError(f"data-parallel {payload}")
         return payload
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Sample]]:
         size = len(self.ranks)
         bounds = [len(requests) * r // size for r in range(size + 1)]
         busy = []

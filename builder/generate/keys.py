@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from builder.recipe import ModelSpec, PromptSpec, SamplingSpec
+from builder.core.settings import ModelSettings, PromptSettings, SamplingSettings
 
 #: Bump when the records a chunk holds change shape or meaning.
 FORMAT_VERSION = 1
@@ -68,7 +67,7 @@ def model_fingerprint(path: str) -> str | None:
     return _folder_fingerprint(str(folder.resolve()), stamp)
 
 
-def backend_identity(model: ModelSpec) -> dict[str, Any]:
+def backend_identity(model: ModelSettings) -> dict[str, Any]:
     """The model and the engine options that change what is sampled (not where or how fast)."""
     identity: dict[str, Any] = {"backend": model.backend, "model": model.path, "files": model_fingerprint(model.path)}
     if model.backend == "vllm":
@@ -90,8 +89,8 @@ def prompt_hash(messages: Sequence[dict[str, str]]) -> str:
 
 def chunk_key(
     identity: dict[str, Any],
-    sampling: SamplingSpec,
-    prompt: PromptSpec,
+    sampling: SamplingSettings,
+    prompt: PromptSettings,
     seed: int,
     problems: Sequence[tuple[str, str]],
 ) -> str:
@@ -99,8 +98,8 @@ def chunk_key(
     payload = {
         "format": FORMAT_VERSION,
         "backend": identity,
-        "sampling": asdict(sampling),
-        "prompt": asdict(prompt),
+        "sampling": sampling.model_dump(),
+        "prompt": prompt.model_dump(),
         "seed": seed,
         "problems": [list(p) for p in problems],
     }

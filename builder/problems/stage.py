@@ -1,6 +1,8 @@
-"""Several sources into one problem set: load each, concatenate in order, deduplicate, optionally decontaminate.
+"""The problems stage: several sources into one problem set — load each, concatenate in order, deduplicate, optionally
+decontaminate.
 
-This is the problems stage of a build (a recipe's ``[[sources]]`` in order) and of ``builder problems``. Every row
+It is the one problems stage of ``builder build`` (a recipe's ``[[sources]]`` in order and its ``[problems]`` table)
+and of ``builder problems`` (one source and the command's flags). Every row
 that does not become a problem is in ``quarantine`` with its reason: malformed or skipped upstream rows, duplicates
 (merged into the first occurrence) and problems too similar to the benchmark. ``solutions`` is the side table of
 the upstreams' reference solutions (:data:`builder.core.schema.SOLUTION_FEATURES`) for the problems kept, keyed by
@@ -10,15 +12,17 @@ that validates tests with reference solutions can read it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, concatenate_datasets
 
-from builder.core.tables import quarantine_rows
+from builder.core.meta import ProblemsRecord, SourceRecord
 from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
+from builder.core.settings import ProblemsSettings, SourceSettings
+from builder.core.tables import quarantine_rows
 from builder.problems.sources import load_source
 from builder.problems.sources.common import SourceResult
 
@@ -34,21 +38,32 @@ class CollectedProblems:
     notes: list[str] = field(default_factory=list)
     #: reference solutions of the kept problems (SOLUTION_FEATURES)
     solutions: Dataset | None = None
+    #: the settings it ran with
+    settings: ProblemsSettings = field(default_factory=ProblemsSettings)
+    benchmark_name: str | None = None
 
-    def source_meta(self) -> list[dict[str, Any]]:
-        """``build.json``'s ``sources`` entries (kind, path, problems, quarantined, license)."""
+    def source_records(self) -> list[SourceRecord]:
+        """``build.json``'s ``sources`` entries: per source, the problems it gave and the rows quarantined."""
         return [
-            {
-                "kind": s.kind,
-                "path": s.path,
-                **({"subset": s.subset} if s.subset else {}),
-                **({"split": s.split} if s.split else {}),
-                "problems": s.counts.get("problems", 0),
-                "quarantined": s.counts.get("quarantined", 0) + s.counts.get("skipped", 0),
-                "license": s.license,
-            }
+            SourceRecord(
+                kind=s.kind,
+                path=s.path,
+                problems=s.counts.get("problems", 0) - s.counts.get("duplicate_ids", 0),
+                quarantined=s.counts.get("quarantined", 0) + s.counts.get("skipped", 0) + s.counts.get("duplicate_ids", 0),
+                license=s.license,
+            )
             for s in self.sources
         ]
+
+    def record(self) -> ProblemsRecord:
+        """``build.json``'s ``problems`` section: deduplication and decontamination and their counts."""
+        return ProblemsRecord(
+            dedup=self.settings.dedup,
+            merged=self.merged,
+            benchmark=self.benchmark_name,
+            threshold=self.settings.threshold if self.benchmark_name else None,
+            contaminated=self.contaminated,
+        )
 
     def summary_lines(self) -> list[str]:
         lines = [s.summary() for s in self.sources]
@@ -62,26 +77,23 @@ def _empty_quarantine() -> Dataset:
 
 
 def collect_problems(
-    specs: Sequence[Mapping[str, Any]],
+    sources: Sequence[SourceSettings],
+    settings: ProblemsSettings | None = None,
     *,
-    dedup: bool = True,
-    benchmark: str | Dataset | None = None,
-    threshold: float | None = None,
+    benchmark: Dataset | None = None,
     model_path: str | None = None,
     num_proc: int | None = None,
 ) -> CollectedProblems:
-    """Load every source spec (``{"kind", "path", "subset", "split", "limit", ...}``) and merge them.
-
-    ``benchmark`` (a normalized problems file or a Dataset) switches on decontamination at ``threshold``.
-    """
+    """Load every source (in order) and merge them: ids unique across sources, then ``settings.dedup`` and, with
+    ``settings.benchmark`` (a normalized problems file) or ``benchmark`` (a Dataset), decontamination at
+    ``settings.threshold``."""
+    settings = settings or ProblemsSettings()
     results: list[SourceResult] = []
-    for spec in specs:
-        options = {k: v for k, v in spec.items() if k not in ("kind", "path", "subset", "split")}
+    for src in sources:
+        options: dict[str, Any] = {**src.options, **({"limit": src.limit} if src.limit is not None else {})}
         if num_proc and "num_proc" not in options:
             options["num_proc"] = num_proc
-        results.append(
-            load_source(spec["kind"], spec.get("path"), subset=spec.get("subset"), split=spec.get("split"), **options)
-        )
+        results.append(load_source(src.kind, src.path, subset=src.subset, split=src.split, **options))
     parts = [r.problems if r.problems.features == PROBLEM_FEATURES else r.problems.cast(PROBLEM_FEATURES) for r in results]
     quarantines = [r.quarantine for r in results if len(r.quarantine)]
     seen: set[str] = set()
@@ -95,8 +107,8 @@ def collect_problems(
             results[i].counts["duplicate_ids"] = len(clash)
         seen.update(part["problem_id"])
     problems = concatenate_datasets(parts) if len(parts) > 1 else parts[0]
-    collected = CollectedProblems(problems=problems, quarantine=_empty_quarantine(), sources=results)
-    if dedup:
+    collected = CollectedProblems(problems=problems, quarantine=_empty_quarantine(), sources=results, settings=settings)
+    if settings.dedup:
         from builder.problems.dedup import dedup_problems
 
         deduped = dedup_problems(problems, num_proc=num_proc)
@@ -106,21 +118,18 @@ def collect_problems(
         collected.notes.append(deduped.summary())
         if len(deduped.duplicates):
             quarantines.append(deduped.duplicates)
-    if benchmark is not None:
-        from builder.problems.decontaminate import DEFAULT_THRESHOLD, decontaminate
+    if benchmark is not None or settings.benchmark is not None:
         from builder.core.tables import load_problems
+        from builder.problems.decontaminate import decontaminate
 
-        if isinstance(benchmark, Dataset):
+        if benchmark is not None:
             bench, name = benchmark, "benchmark"
         else:
-            bench, _ = load_problems(str(benchmark))
-            name = Path(str(benchmark)).parent.name or str(benchmark)
+            bench, _ = load_problems(str(settings.benchmark))
+            name = Path(str(settings.benchmark)).parent.name or str(settings.benchmark)
+        collected.benchmark_name = name
         result = decontaminate(
-            collected.problems,
-            bench,
-            threshold=threshold if threshold is not None else DEFAULT_THRESHOLD,
-            model_path=model_path,
-            benchmark_name=name,
+            collected.problems, bench, threshold=settings.threshold, model_path=model_path, benchmark_name=name
         )
         collected.problems = result.problems
         collected.contaminated = len(result.dropped)

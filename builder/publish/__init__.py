@@ -25,7 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.core.errors import UserError
-from builder.publish.hub import RETRY_ATTEMPTS, Echo, _check_repo_id, _offline, _scrub, hub_error_message, resolve_token, with_retries
+from builder.publish.hub import (
+    RETRY_ATTEMPTS,
+    Echo,
+    _check_repo_id,
+    _offline,
+    _scrub,
+    hub_error_message,
+    resolve_token,
+    with_retries,
+)
 from builder.publish.plan import Plan, _commit, describe_plan, plan_publish
 from builder.publish.validate import Validation, commit_summary, validate_dist
 

@@ -94,7 +94,11 @@ def _short(exc: BaseException) -> str:
 def hub_error_message(exc: BaseException, repo_id: str, endpoint: str, attempts: int = RETRY_ATTEMPTS) -> str:
     """One clear line for an error the Hub (or the network) gave."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
 
     cause = _root_cause(exc)
     status = _status(cause)

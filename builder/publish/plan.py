@@ -11,6 +11,7 @@ from typing import Any
 
 from builder.publish.validate import OWNED_FOLDERS, LocalFile
 
+
 @dataclass(frozen=True)
 class Plan:
     """What one publish would do to the remote revision."""

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from builder.core import meta as build_metadata
 from builder.core.errors import UserError
+from builder.core.meta import BuildMeta
 
 #: The Hub refuses files over 50 GB (hub-docs "Repository limitations": "Per file: 50GB max, 20GB recommended";
 #: huggingface_hub.constants.MAX_HTTP_DOWNLOAD_SIZE is the same 50 * 1000**3 bytes).
@@ -50,7 +52,7 @@ class Validation:
     files: tuple[LocalFile, ...]
     rows: dict[str, dict[str, int]]  # config -> split -> rows
     config_folders: tuple[str, ...]
-    meta: dict[str, Any]
+    meta: BuildMeta
     warnings: tuple[str, ...] = ()
 
 
@@ -182,7 +184,6 @@ def _check_card(dist: Path) -> None:
 
 def validate_dist(dist: Path, *, token: str | None = None) -> Validation:
     """Check that ``dist`` is ready to publish; raise :class:`UserError` with the first problem found."""
-    import json
 
     dist = Path(dist)
     if not dist.is_dir():
@@ -208,35 +209,29 @@ def validate_dist(dist: Path, *, token: str | None = None) -> Validation:
     ]
     rows = {entry["config_name"]: _check_config(dist, entry["config_name"]) for entry in configs}
     _check_card(dist)
-    meta: dict[str, Any] = {}
-    if (dist / "build.json").is_file():
-        try:
-            meta = json.loads((dist / "build.json").read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise UserError(f"{dist / 'build.json'} is not valid JSON: {exc}") from None
+    meta = build_metadata.read(dist) if (dist / build_metadata.FILE).is_file() else BuildMeta(name=dist.name)
     return Validation(dist, tuple(files), rows, config_folders(configs), meta, tuple(warnings))
 
 
 def commit_summary(validation: Validation, title: str | None = None) -> tuple[str, str]:
     """(title, description) of the commit: rows per config, model, recipe hash."""
     meta = validation.meta
-    name = meta.get("name") or validation.dist.name
+    name = meta.name
     counts = ", ".join(
         f"{config} {sum(splits.values()):,}" if all(v >= 0 for v in splits.values()) else f"{config} ?"
         for config, splits in validation.rows.items()
     )
-    recipe = str(meta.get("recipe_hash") or "")
-    model = meta.get("model")
+    recipe = meta.recipe_hash
+    model = meta.model
     extra = "; ".join(x for x in (f"model {model}" if model else "", f"recipe {recipe[:12]}" if recipe else "") if x)
     auto = f"Publish {name}: {counts} rows" + (f" ({extra})" if extra else "")
-    lines = [f"Built by codeverify-builder {meta.get('versions', {}).get('builder', '')}".rstrip(), ""]
+    lines = [f"Built by codeverify-builder {meta.versions.get('builder') or ''}".rstrip(), ""]
     for config, splits in validation.rows.items():
         for split, n in splits.items():
             lines.append(f"- {config}/{split}: {n if n >= 0 else '?'} rows")
     for key in ("model", "backend", "seed", "recipe_hash"):
-        if key in meta:
-            lines.append(f"- {key}: {meta[key]}")
-    sandbox = meta.get("sandbox")
-    if isinstance(sandbox, dict) and sandbox.get("level"):
-        lines.append(f"- sandbox: {sandbox.get('executor', '?')} ({sandbox['level']})")
+        if key in meta.model_fields_set:
+            lines.append(f"- {key}: {getattr(meta, key)}")
+    if meta.sandbox.get("level"):
+        lines.append(f"- sandbox: {meta.sandbox.get('executor', '?')} ({meta.sandbox['level']})")
     return (title or auto), "\n".join(lines)

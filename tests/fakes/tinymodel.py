@@ -15,8 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-CORPUS_FILES = (HERE / "fixtures" / "lcb" / "problems.jsonl", HERE / "fixtures" / "lcb" / "candidates.jsonl")
+TESTS = Path(__file__).resolve().parents[1]
+CORPUS_FILES = (TESTS / "fixtures" / "lcb" / "problems.jsonl", TESTS / "fixtures" / "lcb" / "candidates.jsonl")
 VOCAB_SIZE = 512
 EOS_SCALE = 8.0
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")

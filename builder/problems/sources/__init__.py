@@ -65,7 +65,14 @@ def load_source(
 ) -> SourceResult:
     """Load and normalize one source. ``path`` defaults to the kind's Hub id; ``split`` to the one the upstream
     (or the subset) has."""
-    from builder.problems.sources.common import Context, SourceResult, load_files, load_upstream, normalize_source, open_repo
+    from builder.problems.sources.common import (
+        Context,
+        SourceResult,
+        load_files,
+        load_upstream,
+        normalize_source,
+        open_repo,
+    )
 
     if kind not in KINDS:
         raise UserError(f"unknown source kind {kind!r}; choose one of {', '.join(KINDS)}")

@@ -36,7 +36,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from builder.problems.sources.common import Context, Skip, dedupe_tests, io_text, is_hub_id, text
+from builder.problems.sources.common import (
+    Context,
+    Skip,
+    dedupe_tests,
+    io_text,
+    is_hub_id,
+    text,
+)
 
 LICENSE = "cc-by-4.0"
 ID_COLUMN = "id"

@@ -27,8 +27,8 @@ import datasets
 from datasets import Dataset, Features, Value
 
 from builder.core.errors import UserError
-from builder.core.tables import normalize_problem
 from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
+from builder.core.tables import normalize_problem
 
 STATUS, REASON, RAW, SOLUTIONS = "_source_status", "_source_reason", "_source_raw", "_source_solutions"
 OK, SKIPPED, QUARANTINED = "ok", "skipped", "quarantined"

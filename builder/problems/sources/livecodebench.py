@@ -31,7 +31,14 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from builder.problems.sources.common import Context, Repo, as_json, check_json, check_json_lines, text
+from builder.problems.sources.common import (
+    Context,
+    Repo,
+    as_json,
+    check_json,
+    check_json_lines,
+    text,
+)
 
 LICENSE = "cc"
 ID_COLUMN = "question_id"

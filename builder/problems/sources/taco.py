@@ -25,7 +25,14 @@ import ast
 import re
 from typing import Any
 
-from builder.problems.sources.common import Context, Repo, as_json, dedupe_tests, solution_rows, text
+from builder.problems.sources.common import (
+    Context,
+    Repo,
+    as_json,
+    dedupe_tests,
+    solution_rows,
+    text,
+)
 from builder.problems.sources.deepcoder import taco_style
 
 LICENSE = "apache-2.0"
