@@ -15,7 +15,8 @@ processes" rule requires: ``<base>/<tag>/{zygote,test}`` with ``memory pids cpu`
 ``<tag>``, the zygote in ``zygote/``, each test in ``test/`` (memory.max, memory.swap.max, memory.oom.group, pids.max,
 memory.events' ``oom_kill``, cpu.stat's ``usage_usec``, cgroup.kill). ``<base>`` is this process's own group when it
 is delegated to us (a systemd scope with ``Delegate=yes``, a container's cgroup namespace) — its processes are first
-moved into ``<base>/builder-leaf`` when it has any, as crun does — or, for root, the hierarchy's root. The peak is
+moved into ``<base>/builder-leaf`` when the kernel refuses controllers in a group with processes, as crun does — or,
+for root, the hierarchy's root. The peak is
 ``memory.peak`` through one file descriptor reset per test (Linux 6.12+: a reset is per open file); where it cannot be
 reset (older kernels, or a delegated user before 6.12), every test gets a fresh leaf, so the peak is still the test's.
 
@@ -469,9 +470,13 @@ def make_v2_parent(fs: HostFS, mount: str, own: str, tag: str, required: tuple[s
             wanted = tuple(c for c in (*required, *V2_OPTIONAL) if c in available)
             enable = " ".join(f"+{c}" for c in wanted)
             if not set(wanted) <= set(_read(fs, None, os.path.join(base, "cgroup.subtree_control")).split()):
-                if base != mount:
+                try:
+                    _write(fs, None, os.path.join(base, "cgroup.subtree_control"), enable)
+                except OSError as exc:  # processes of its own (a scope; a container's cgroup namespace root): move them
+                    if exc.errno != errno.EBUSY:
+                        raise
                     _evacuate(fs, base)
-                _write(fs, None, os.path.join(base, "cgroup.subtree_control"), enable)
+                    _write(fs, None, os.path.join(base, "cgroup.subtree_control"), enable)
             fs.mkdir(path, 0o755)
             try:
                 _write(fs, None, os.path.join(path, "cgroup.subtree_control"), enable)

@@ -144,6 +144,28 @@ def test_a_second_sandbox_does_not_nest_the_evacuation_leaf() -> None:
     assert "builder-leaf" not in fs.group(SCOPE + "/builder-leaf").children
 
 
+def test_a_container_with_its_own_cgroup_namespace() -> None:
+    """Root in a container (--cgroupns=private, cgroupfs writable): its "/" is a group of the host with the container's
+    processes in it, not the real root, so they must move to a leaf before controllers go on."""
+    fs = FakeCgroup2(uid=0)
+    fs.root.subtree = ["cpu", "memory", "pids"]
+    fs.mkdir(fs.mount + "/docker-abc")
+    for pid in (1001, 1002):
+        fs.spawn(pid, "/docker-abc")
+    fs.writer = 1002
+    seen_as = fs.mount + "/docker-abc"  # what the container sees as /sys/fs/cgroup
+    cg = CgroupManager.create("builder-sbx-7-cn", prefer="v2", fs=fs, mounts={"cgroup2": seen_as}, own={"": "/"}, euid=0)
+    assert cg.parents["unified"] == seen_as + "/builder-sbx-7-cn"
+    assert fs.group("/docker-abc/builder-leaf").procs == {1001, 1002}
+    cg.join()
+    snap = cg.prepare(64 * MB, 4)
+    fs.fork(1002, 1003)
+    fs.writer = 1003
+    cg.join_test()
+    fs.writer = 1002
+    assert not fs.charge(1003, 100 * MB) and cg.measure(snap).oom_kills == 1 and 1002 in fs.where
+
+
 def test_without_delegation_the_refusal_says_how_to_get_it() -> None:
     fs = _delegated(owner=0)  # the scope is root's: a user may not create groups in it
     with pytest.raises(OSError) as refused:
