@@ -1,6 +1,6 @@
 """Response extraction: a raw model response -> its reasoning and the final Python program.
 
-Rules (DESIGN.md, issue 2), in the order they apply:
+Rules, in the order they apply:
 
 1. **Reasoning tags.** Text inside ``<think>…</think>`` is reasoning; only the text after the last ``</think>``
    (the answer) is searched for code, so code that appears only inside the reasoning does not count. A lone
@@ -35,14 +35,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from datasets import Dataset, Features
 
+from builder.core.caching import code_hash, fingerprint
 from builder.core.schema import EXTRACTION_FEATURES
 
 EXTRACTED = "extracted"
@@ -341,10 +340,6 @@ def extract_batch(batch: dict[str, list[Any]], resolve_fragments: bool = True) -
     return out
 
 
-def _source_hash() -> str:
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-
-
 def extract_stage(
     ds: Dataset,
     num_proc: int | None = None,
@@ -356,13 +351,12 @@ def extract_stage(
 
     A row with a non-empty ``response`` is extracted from it; a row without one keeps its non-empty ``solution``
     (extraction "given"); a row with neither is ``no_code``. The cache fingerprint covers the input, the options
-    and this module's source, so a changed extractor never reuses an older result.
+    and this module's source (:mod:`builder.core.caching`), so a changed extractor never reuses an older result.
     """
     if "response" not in ds.column_names and "solution" not in ds.column_names:
         raise ValueError("extract_stage needs a 'response' or a 'solution' column")
     kept = {name: feature for name, feature in ds.features.items() if name not in EXTRACTION_FEATURES}
     features = Features({**kept, **EXTRACTION_FEATURES})
-    key = f"extract:{ds._fingerprint}:{resolve_fragments}:{_source_hash()}"
     return ds.map(
         extract_batch,
         batched=True,
@@ -370,6 +364,6 @@ def extract_stage(
         fn_kwargs={"resolve_fragments": resolve_fragments},
         num_proc=num_proc if num_proc and num_proc > 1 and len(ds) > 1 else None,
         features=features,
-        new_fingerprint=hashlib.sha256(key.encode()).hexdigest()[:32],
+        new_fingerprint=fingerprint("extract", ds, resolve_fragments, code_hash(__name__)),
         desc="Extracting code",
     )

@@ -1,6 +1,6 @@
 """`datasets.Features` of every record kind, in one place.
 
-Problems follow the normalized schema of DESIGN.md (also the format of ``../shared/data/*/problems.jsonl``).
+Problems follow the normalized schema the README describes ("Re-verify solutions you already have"; also the format of the real data packs' ``problems.jsonl``).
 Candidates carry the response, the extraction and the verdict columns.
 """
 

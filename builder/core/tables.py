@@ -13,11 +13,8 @@ and structs must have the feature's shape), and limits must be plausible (finite
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,28 +22,21 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
-from datasets import Dataset, Features, LargeList, List, Value
+from datasets import Dataset, Features, Value
 
+from builder.core.caching import code_hash, fingerprint, input_stamp, local_cache_dir
 from builder.core.errors import UserError
+from builder.core.rows import (
+    CANDIDATE_INPUT_FEATURES,
+    ROW_ERRORS,
+    normalize_candidate,
+    normalize_problem,
+    printable,
+)
 from builder.core.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, QUARANTINE_FEATURES
 
 REASON = "_quarantine_reason"
 RAW = "_raw_row"
-
-#: Input candidate columns (besides these, rows may carry anything; other keys are dropped).
-CANDIDATE_INPUT_FEATURES = Features(
-    {
-        "candidate_id": Value("string"),
-        "problem_id": Value("string"),
-        "candidate_index": Value("int32"),
-        "model": Value("string"),
-        "response": Value("string"),
-        "solution": Value("string"),
-        "finish_reason": Value("string"),
-        "num_tokens": Value("int32"),
-        "label": Value("string"),
-    }
-)
 
 
 @dataclass
@@ -57,9 +47,57 @@ class Loaded:
     quarantine: Dataset
 
 
-def _is_hub_id(spec: str) -> bool:
+def is_hub_id(spec: str) -> bool:
+    """``owner/name``, not a path: two non-empty parts, no file extension, nothing of that name here."""
     parts = spec.split("/")
-    return len(parts) == 2 and all(parts) and not spec.startswith((".", "/")) and not Path(spec).suffix
+    return (
+        len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~")) and not Path(spec).suffix
+        and not Path(spec).exists()
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+#: file extension -> the packaged ``datasets`` builder that reads it
+BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".arrow": "arrow"}
+
+
+def load_file(local: Path) -> Dataset:
+    """One local data file as a Dataset (cached by the file's name, size and mtime)."""
+    builder = BUILDERS.get(local.suffix)
+    if builder is None or builder == "arrow":
+        raise UserError(f"{local}: unsupported file type {local.suffix!r} (use .parquet, .jsonl or .json)")
+    return datasets.load_dataset(builder, data_files=str(local), split="train", cache_dir=local_cache_dir(local))
+
+
+def load_dataset_table(path: str, *, subset: str | None = None, split: str | None = "train") -> Dataset:
+    """One split of a table with ``datasets``: one ``.parquet`` / ``.jsonl`` / ``.json`` file, a dataset saved with
+    ``save_to_disk``, a local dataset folder (laid out like the Hub repository; a subset is a named config or a
+    sub-folder of that name), or a Hub id. The one loader of tables a user names (problems, candidates, sources);
+    for upstreams that ship a loading script see :mod:`builder.problems.sources.common`."""
+    local = Path(path).expanduser()
+    split = split or "train"
+    try:
+        if local.is_file():
+            return load_file(local)
+        if local.is_dir():
+            if (local / "state.json").exists() or (local / "dataset_info.json").exists() and any(local.glob("*.arrow")):
+                return datasets.load_from_disk(str(local))
+            cache_dir = local_cache_dir(local)
+            if subset and (local / subset).is_dir():
+                return datasets.load_dataset(str(local), data_dir=subset, split=split, cache_dir=cache_dir)
+            return datasets.load_dataset(str(local), subset, split=split, cache_dir=cache_dir)
+        if is_hub_id(path):
+            return datasets.load_dataset(path, subset, split=split)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a user-facing input problem
+        what = path + (f" (subset {subset})" if subset else "") + (f" split {split}" if split else "")
+        raise UserError(f"cannot load {what}: {first_line(exc)}") from None
+    raise UserError(f"no such file or folder: {path}")
 
 
 def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
@@ -89,7 +127,7 @@ def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> I
                     continue
                 yield f"line {lineno}", row, None
         return
-    ds = _load_dataset(spec, split)
+    ds = load_dataset_table(spec, split=split)
     if ds._indices is not None:
         ds = ds.flatten_indices()
     offset = 0
@@ -162,236 +200,13 @@ def _load_dataset(spec: str, split: str) -> Dataset:
             if (path / "state.json").exists() or (path / "dataset_info.json").exists() and any(path.glob("*.arrow")):
                 return datasets.load_from_disk(str(path))
             return datasets.load_dataset(str(path), split=split)
-        if _is_hub_id(spec):
+        if is_hub_id(spec):
             return datasets.load_dataset(spec, split=split)
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - any loader failure is a user-facing input problem here
         raise UserError(f"cannot load {spec}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     raise UserError(f"no such file or folder: {spec}")
-
-
-_SOURCE_HASH = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-
-
-def _stamp(spec: str) -> str:
-    """Something that changes when the input (or this loader) changes, so cached Arrow files are never stale."""
-    return f"{_SOURCE_HASH}|{_input_stamp(spec)}"
-
-
-def _input_stamp(spec: str) -> str:
-    path = Path(spec)
-    if path.is_file():
-        st = path.stat()
-        return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    if path.is_dir():
-        return ";".join(
-            f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(path.rglob("*")) if p.is_file()
-        )
-    return spec
-
-
-def printable(text: str) -> str:
-    """``text`` with lone surrogates written as ``\\udXXX`` escapes, so it can always be stored as UTF-8."""
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
-
-
-def _as_str(value: Any, name: str = "value") -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-
-
-def _as_float(value: Any, name: str = "value") -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(f"{name} must be a number, got an integer of {int(value).bit_length()} bits") from None
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {printable(repr(value))[:80]}") from None
-
-
-_ASCII_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def _as_int(value: Any, name: str = "value") -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and _ASCII_INT.fullmatch(value.strip()):
-        return int(value)
-    number = _as_float(value, name)
-    if number is None:
-        return None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {number}")
-    return int(number)
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    raise TypeError(f"{name} must be true or false, got {printable(repr(value))[:80]}")
-
-
-#: plausible bounds of a problem's own limits (the recipe's and the CLI's bounds too); a value above is a unit mistake
-MAX_TIME_LIMIT_S = 3600.0
-MAX_MEMORY_LIMIT_MB = 1 << 20
-
-
-def _check_limits(out: dict[str, Any]) -> None:
-    time_limit, memory_limit, tol = out["time_limit"], out["memory_limit"], out["float_tolerance"]
-    if time_limit is not None and not (math.isfinite(time_limit) and 0 <= time_limit <= MAX_TIME_LIMIT_S):
-        raise ValueError(f"time_limit must be a number of seconds in [0, {MAX_TIME_LIMIT_S:g}] (milliseconds?), got {time_limit}")
-    if memory_limit is not None and not 0 <= memory_limit <= MAX_MEMORY_LIMIT_MB:
-        raise ValueError(f"memory_limit must be a number of MB in [0, {MAX_MEMORY_LIMIT_MB}] (bytes?), got {memory_limit}")
-    if tol is not None and not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"float_tolerance must be a finite number >= 0, got {tol}")
-
-
-_INT_RANGES = {f"int{bits}": (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) for bits in (8, 16, 32, 64)}
-_INT_RANGES.update({f"uint{bits}": (0, (1 << bits) - 1) for bits in (8, 16, 32, 64)})
-
-
-def check_row(features: Mapping[str, Any], row: Mapping[str, Any]) -> None:
-    """Raise ValueError naming the field (and the position) of the first value that cannot be stored as ``features``.
-
-    Strings must be encodable as UTF-8 (no lone surrogates), integers must fit their width, lists and structs must
-    have the feature's shape. A row that passes is written by ``Dataset.from_generator`` without error.
-    """
-    for name, feature in features.items():
-        _check_value(feature, row.get(name), name)
-
-
-def _check_value(feature: Any, value: Any, where: str) -> None:
-    if value is None:
-        return
-    if isinstance(feature, Value):
-        dtype = feature.dtype
-        if dtype in ("string", "large_string"):
-            if not isinstance(value, str):
-                raise TypeError(f"field {where} must be a string, got {type(value).__name__}")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                char = ord(value[exc.start])
-                raise ValueError(
-                    f"field {where}: lone surrogate U+{char:04X} at index {exc.start} cannot be encoded as UTF-8"
-                    + (" (an invalid UTF-8 byte in the input)" if 0xDC80 <= char <= 0xDCFF else "")
-                ) from None
-        elif dtype in _INT_RANGES:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"field {where} must be an integer, got {type(value).__name__}")
-            lo, hi = _INT_RANGES[dtype]
-            if not lo <= value <= hi:
-                shown = value if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
-                raise ValueError(f"field {where} must be an integer in [{lo}, {hi}], got {shown}")
-        elif dtype.startswith("float"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"field {where} must be a number, got {type(value).__name__}")
-            if isinstance(value, int) and abs(value) > 2**1023:
-                raise ValueError(f"field {where} is too large for a float")
-        elif dtype == "bool":
-            if not isinstance(value, bool):
-                raise TypeError(f"field {where} must be true or false, got {type(value).__name__}")
-        return
-    if isinstance(feature, (List, LargeList)):
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"field {where} must be a list, got {type(value).__name__}")
-        for i, item in enumerate(value):
-            _check_value(feature.feature, item, f"{where}[{i}]")
-        return
-    if isinstance(feature, dict):
-        if not isinstance(value, Mapping):
-            raise TypeError(f"field {where} must be an object, got {type(value).__name__}")
-        for key, sub in feature.items():
-            _check_value(sub, value.get(key), f"{where}.{key}")
-
-
-def normalize_problem(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A normalized problem row; raises ValueError/TypeError with the reason when the row is malformed."""
-    problem_id = _as_str(row.get("problem_id"), "problem_id")
-    if not problem_id:
-        raise ValueError("missing problem_id")
-    label = printable(problem_id)
-    tests = row.get("tests")
-    if isinstance(tests, str):
-        try:
-            tests = json.loads(tests)
-        except (ValueError, RecursionError) as exc:
-            raise ValueError(f"problem {label}: tests is not valid JSON: {printable(str(exc) or type(exc).__name__)}") from None
-    if tests is None or isinstance(tests, (list, tuple)) and len(tests) == 0:
-        raise ValueError(f"problem {label} has no tests")
-    if not isinstance(tests, (list, tuple)):
-        raise ValueError(f"problem {label} has no tests (tests must be a list of {{input, output}}, got {type(tests).__name__})")
-    clean_tests = []
-    for i, test in enumerate(tests):
-        if not isinstance(test, Mapping) or not isinstance(test.get("input"), str) or not isinstance(test.get("output"), str):
-            raise ValueError(f"problem {label}: test {i} needs string 'input' and 'output'")
-        clean_tests.append({"input": test["input"], "output": test["output"]})
-    out: dict[str, Any] = {}
-    for key, default in PROBLEM_DEFAULTS.items():
-        value = row.get(key, default)
-        out[key] = default if value is None and default is not None else value
-    out.update(problem_id=problem_id, tests=clean_tests)
-    out["time_limit"] = _as_float(out["time_limit"], "time_limit")
-    out["memory_limit"] = _as_int(out["memory_limit"], "memory_limit")
-    out["float_tolerance"] = _as_float(out["float_tolerance"], "float_tolerance")
-    _check_limits(out)
-    out["case_insensitive"] = _as_bool(out["case_insensitive"], "case_insensitive")
-    for key in ("source", "difficulty", "title", "problem", "checker", "test_type", "fn_name", "starter_code", "license", "origin"):
-        out[key] = _as_str(out[key], key)
-    if out["test_type"] not in ("stdin", "functional", "pytest"):
-        raise ValueError(f"problem {label}: unknown test_type {printable(repr(out['test_type']))[:80]}")
-    check_row(PROBLEM_FEATURES, out)
-    return out
-
-
-def normalize_candidate(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A normalized candidate input row; raises ValueError/TypeError with the reason when malformed."""
-    candidate_id = _as_str(row.get("candidate_id"), "candidate_id")
-    problem_id = _as_str(row.get("problem_id"), "problem_id")
-    if not candidate_id:
-        raise ValueError("missing candidate_id")
-    label = printable(candidate_id)
-    if not problem_id:
-        raise ValueError(f"candidate {label} has no problem_id")
-    response, solution = _as_str(row.get("response"), "response"), _as_str(row.get("solution"), "solution")
-    if response is None and solution is None:
-        raise ValueError(f"candidate {label} has neither 'response' nor 'solution'")
-    index = row.get("candidate_index")
-    if index is None:  # "{problem_id}_{index}" ids carry it; other ids are numbered in input order (see below)
-        tail = candidate_id.rsplit("_", 1)[-1]
-        ascii_index = tail.isascii() and tail.isdigit() and len(tail) <= 9
-        index = int(tail) if candidate_id == f"{problem_id}_{tail}" and ascii_index else None
-    clean = {
-        "candidate_id": candidate_id,
-        "problem_id": problem_id,
-        "candidate_index": _as_int(index, "candidate_index"),
-        "model": _as_str(row.get("model"), "model"),
-        "response": response,
-        "solution": solution,
-        "finish_reason": _as_str(row.get("finish_reason"), "finish_reason"),
-        "num_tokens": _as_int(row.get("num_tokens"), "num_tokens"),
-        "label": _as_str(row.get("label"), "label"),
-    }
-    check_row(CANDIDATE_INPUT_FEATURES, clean)
-    return clean
-
-
-#: what a malformed row raises while it is normalized (never a reason to fail the whole load)
-ROW_ERRORS = (ValueError, TypeError, OverflowError, RecursionError, KeyError)
 
 
 def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator[dict[str, Any]]:
@@ -461,14 +276,14 @@ def load_rows(spec: str, kind: str, split: str = "train", cache_dir: str | None 
     """Load problems (``kind="problems"``) or candidates (``kind="candidates"``) from a file, folder or Hub id."""
     if kind not in ("problems", "candidates"):
         raise ValueError(kind)
-    if not Path(spec).exists() and not _is_hub_id(spec):
+    if not Path(spec).exists() and not is_hub_id(spec):
         raise UserError(f"no such file or folder: {spec}")
     features = Features({**(PROBLEM_FEATURES if kind == "problems" else CANDIDATE_INPUT_FEATURES), REASON: Value("string"), RAW: Value("string")})
     try:
         table = Dataset.from_generator(
             _rows_with_reasons,
             features=features,
-            gen_kwargs={"spec": spec, "split": split, "kind": kind, "stamp": _stamp(spec)},
+            gen_kwargs={"spec": spec, "split": split, "kind": kind, "stamp": fingerprint("rows", input_stamp(spec), code_hash(__name__, "builder.core.rows", "builder.core.schema"))},
             cache_dir=cache_dir,
         )
     except UserError:
@@ -533,6 +348,6 @@ def load_table(spec: str, split: str = "train") -> Dataset:
             return datasets.load_dataset("json", data_files=str(path), split="train")
         except Exception as exc:  # noqa: BLE001
             raise UserError(f"cannot read {spec}: {type(exc).__name__}: {exc}") from None
-    if not path.exists() and not _is_hub_id(spec):
+    if not path.exists() and not is_hub_id(spec):
         raise UserError(f"no such file or folder: {spec}")
-    return _load_dataset(spec, split)
+    return load_dataset_table(spec, split=split)

@@ -1,6 +1,6 @@
 """The verdict taxonomy: `passed`, the nine rejection types in their decision order, and `sandbox_error`.
 
-The order of ``REJECTION_TYPES`` is the order in which they are checked (DESIGN.md): the first that
+The order of ``REJECTION_TYPES`` is the order in which they are checked (README, "Verdicts"): the first that
 applies wins. ``sandbox_error`` is not a model failure and is reported apart.
 """
 

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
 from builder.core import taxonomy as T
+from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
 from builder.core.prompt import build_messages
 from builder.core.schema import CANDIDATE_FEATURES, PROBLEM_FEATURES
@@ -190,7 +191,7 @@ def fill_token_counts(candidates: Dataset, meta: BuildMeta) -> tuple[Dataset, st
         ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
         return {"num_tokens": [n if n is not None else len(t) for n, t in zip(batch["num_tokens"], ids)]}
 
-    digest = hashlib.sha256(f"{candidates._fingerprint}:{path.resolve()}".encode()).hexdigest()[:16]
+    digest = fingerprint("tokens", candidates, str(path.resolve()), length=16)
     filled = candidates.map(
         count, batched=True, batch_size=256, features=candidates.features, new_fingerprint=f"tokens-{digest}",
         desc="Counting tokens",
@@ -249,13 +250,8 @@ def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
 
     return passed.map(
         build, batched=True, batch_size=500, features=SFT_FEATURES, remove_columns=passed.column_names,
-        new_fingerprint=_fingerprint("sft", passed, problems, system, user), desc="Building SFT rows",
+        new_fingerprint=fingerprint("sft", passed, problems, system, user, code_hash(__name__)), desc="Building SFT rows",
     )
-
-
-def _fingerprint(*parts: Any) -> str:
-    text = "|".join(p._fingerprint if isinstance(p, Dataset) else repr(p) for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _rng(seed: int, problem_id: str) -> random.Random:
@@ -356,7 +352,7 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
 
     return paired.map(
         build, batched=True, batch_size=500, features=DPO_FEATURES, remove_columns=paired.column_names,
-        new_fingerprint=_fingerprint("dpo", paired, problems, system, user, seed, k), desc="Building DPO pairs",
+        new_fingerprint=fingerprint("dpo", paired, problems, system, user, seed, k, code_hash(__name__)), desc="Building DPO pairs",
     )
 
 
@@ -408,7 +404,7 @@ def candidates_config(candidates: Dataset) -> Dataset:
     prefixes = machine_path_prefixes()
     return slim.with_format("arrow").map(
         _published_text, fn_kwargs={"prefixes": prefixes}, batched=True, batch_size=10_000,
-        features=CANDIDATES_CONFIG_FEATURES, new_fingerprint=_fingerprint("candidates", slim, prefixes),
+        features=CANDIDATES_CONFIG_FEATURES, new_fingerprint=fingerprint("candidates", slim, prefixes, code_hash(__name__)),
         desc="Publishing candidates",
     ).with_format(None)
 
@@ -449,7 +445,7 @@ def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:
     problems = problems.select_columns(list(PROBLEM_FEATURES))
     return problems.map(
         build, batched=True, batch_size=1000, features=PROBLEMS_CONFIG_FEATURES,
-        new_fingerprint=_fingerprint("problems", problems, candidates),
+        new_fingerprint=fingerprint("problems", problems, candidates, code_hash(__name__)),
         desc="Building problem rows",
     )
 

@@ -14,8 +14,6 @@ engine's generated token ids). The reasoning split is added by :func:`builder.ex
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 
 from datasets import Dataset, Features
 
+from builder.core.caching import fingerprint
 from builder.core.prompt import build_messages
 from builder.core.schema import GENERATION_FEATURES
 from builder.core.settings import Recipe
@@ -163,11 +162,7 @@ def generate_stage(
         factory, owned = backend, True  # type: ignore[assignment]
     fn = _ChunkGenerator(recipe, keys, cache, factory, report)
     columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
-    settings_json = json.dumps(
-        [recipe.model.model_dump(), recipe.sampling.model_dump(), recipe.prompt.model_dump(), recipe.seed, recipe.generation.chunk_size],
-        sort_keys=True, default=str,
-    )
-    fingerprint = hashlib.sha256(f"generate:{settings_json}:{':'.join(keys)}".encode()).hexdigest()[:32]
+    key = fingerprint("generate", recipe.model, recipe.sampling, recipe.prompt, recipe.seed, recipe.generation, keys)
     try:
         return problems.select_columns(columns).map(
             fn,
@@ -176,7 +171,7 @@ def generate_stage(
             with_indices=True,
             remove_columns=columns,
             features=FEATURES,
-            new_fingerprint=fingerprint,
+            new_fingerprint=key,
             cache_file_name=str(cache_dir / "candidates.arrow"),
             load_from_cache_file=False,
             desc="Generating candidates",

@@ -36,14 +36,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from builder.problems.sources.common import (
-    Context,
-    Skip,
-    dedupe_tests,
-    io_text,
-    is_hub_id,
-    text,
-)
+from builder.core.tables import is_hub_id
+from builder.problems.sources.common import Context, Skip, dedupe_tests, io_text, text
 
 LICENSE = "cc-by-4.0"
 ID_COLUMN = "id"

@@ -13,7 +13,6 @@ followed by two ``filter``\\ s that split it into problems and quarantined rows.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 import pickle
 import zlib
@@ -26,9 +25,16 @@ from typing import Any
 import datasets
 from datasets import Dataset, Features, Value
 
+from builder.core.caching import code_hash, fingerprint, local_cache_dir
 from builder.core.errors import UserError
 from builder.core.schema import PROBLEM_FEATURES, QUARANTINE_FEATURES, SOLUTION_FEATURES
-from builder.core.tables import normalize_problem
+from builder.core.tables import (
+    BUILDERS,
+    first_line,
+    is_hub_id,
+    load_dataset_table,
+    normalize_problem,
+)
 
 STATUS, REASON, RAW, SOLUTIONS = "_source_status", "_source_reason", "_source_raw", "_source_solutions"
 OK, SKIPPED, QUARANTINED = "ok", "skipped", "quarantined"
@@ -110,66 +116,9 @@ class Context:
 # --- loading -------------------------------------------------------------------------------------------------
 
 
-def is_hub_id(spec: str) -> bool:
-    parts = spec.split("/")
-    return len(parts) == 2 and all(parts) and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
-
-
-def local_cache_dir(local: Path) -> str:
-    """A datasets cache folder keyed by the local files' names, sizes and mtimes.
-
-    ``load_dataset`` on a local folder keys its Arrow cache on the folder's configs, not on its files' contents, so a
-    file changed in place would otherwise be read back stale from the cache.
-    """
-    files = [local] if local.is_file() else sorted(p for p in local.rglob("*") if p.is_file() and ".git" not in p.parts)
-    stamp = "\n".join(f"{p.relative_to(local) if p != local else p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
-    digest = hashlib.sha256(f"{local.resolve()}\n{stamp}".encode()).hexdigest()[:16]
-    return str(Path(datasets.config.HF_DATASETS_CACHE) / "builder_sources" / digest)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def load_upstream(path: str, *, subset: str | None = None, split: str | None = "train") -> Dataset:
-    """One split of an upstream table with ``datasets.load_dataset``: a Hub id, a local dataset folder (laid out
-    like the Hub repository), or one ``.parquet`` / ``.jsonl`` / ``.json`` file.
-
-    In a local folder a subset is either a named config (README ``configs:``) or a sub-folder of that name. For
-    upstreams that ship a loading script (which ``datasets`` 5 refuses), see :func:`open_repo` and
-    :func:`load_files`.
-    """
-    local = Path(path).expanduser()
-    split = split or "train"
-    try:
-        if local.is_file():
-            return load_file(local)
-        if local.is_dir():
-            cache_dir = local_cache_dir(local)
-            if subset and (local / subset).is_dir():
-                return datasets.load_dataset(str(local), data_dir=subset, split=split, cache_dir=cache_dir)
-            return datasets.load_dataset(str(local), subset, split=split, cache_dir=cache_dir)
-        if is_hub_id(path):
-            return datasets.load_dataset(path, subset, split=split)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any loader failure is a user-facing input problem
-        what = path + (f" (subset {subset})" if subset else "") + (f" split {split}" if split else "")
-        raise UserError(f"cannot load {what}: {_first_line(exc)}") from None
-    raise UserError(f"no such file or folder: {path}")
-
-
-#: file extension -> the packaged ``datasets`` builder that reads it
-BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".arrow": "arrow"}
-
-
-def load_file(local: Path) -> Dataset:
-    """One local data file as a Dataset (cached by the file's name, size and mtime)."""
-    builder = BUILDERS.get(local.suffix)
-    if builder is None or builder == "arrow":
-        raise UserError(f"{local}: unsupported file type {local.suffix!r} (use .parquet, .jsonl or .json)")
-    return datasets.load_dataset(builder, data_files=str(local), split="train", cache_dir=local_cache_dir(local))
+    """One split of an upstream table (:func:`builder.core.tables.load_dataset_table`, the one table loader)."""
+    return load_dataset_table(path, subset=subset, split=split)
 
 
 # --- upstreams with a loading script: their data files, read directly -----------------------------------------
@@ -222,7 +171,7 @@ def open_repo(path: str) -> Repo:
     except RepositoryNotFoundError:
         raise UserError(f"{path}: no such dataset repository on the Hub (or no access to it)") from None
     except Exception as exc:  # noqa: BLE001 - offline, unreachable, rate-limited: one line for the user
-        raise UserError(f"cannot read {path} from the Hub: {_first_line(exc)}") from None
+        raise UserError(f"cannot read {path} from the Hub: {first_line(exc)}") from None
     return Repo(path=path, files=tuple(sorted(s.rfilename for s in info.siblings or [])), revision=info.sha)
 
 
@@ -237,7 +186,7 @@ def load_files(repo: Repo, names: list[str]) -> Dataset:
     try:
         return datasets.load_dataset(builder, data_files=[repo.url(n) for n in names], split="train", cache_dir=cache_dir)
     except Exception as exc:  # noqa: BLE001 - a broken or unreachable file is a user-facing input problem
-        raise UserError(f"cannot load {repo.path} ({', '.join(names)}): {_first_line(exc)}") from None
+        raise UserError(f"cannot load {repo.path} ({', '.join(names)}): {first_line(exc)}") from None
 
 
 # --- small parsers adapters share ----------------------------------------------------------------------------
@@ -360,17 +309,12 @@ def _normalize_row(
 
 
 def _fingerprint(ds: Dataset, ctx: Context) -> str:
-    """The normalizing map's cache key: the input, the options and the code that normalizes.
-
-    datasets hashes a module-level function by reference, so a fixed adapter would otherwise keep serving results
-    cached by its previous version: every adapter module, the schema, io's validation and the harness count.
-    """
+    """The normalizing map's cache key (:mod:`builder.core.caching`): the input, the options and the code that
+    normalizes (every adapter module, the schema, the row checks and the harness): datasets hashes a module-level
+    function by reference, so a fixed adapter would otherwise keep serving results cached by its previous version."""
     here = Path(__file__).resolve().parent
-    package = here.parents[1]
-    files = sorted(here.glob("*.py")) + [package / name for name in ("core/schema.py", "core/tables.py", "judge/harness.py")]
-    code = [f.read_text(encoding="utf-8") for f in files]
-    key = json.dumps([ds._fingerprint, repr(ctx), code], default=str)
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    code = code_hash(*sorted(here.glob("*.py")), "builder.core.schema", "builder.core.rows", "builder.judge.harness")
+    return fingerprint("normalize", ds, repr(ctx), code)
 
 
 def _flatten_solutions(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
