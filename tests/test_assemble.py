@@ -12,18 +12,15 @@ import pytest
 from datasets import Dataset, load_dataset
 
 from builder.core import taxonomy as T
-from builder.dataset.configs import (
+from builder.dataset.candidates import (
     CANDIDATES_CONFIG_FEATURES,
     MEASURED_COLUMNS,
     candidates_config,
-    choose_pairs,
-    dpo_config,
-    empirical_difficulty,
     fill_token_counts,
     normalize_candidates,
-    pass_at_k,
-    problems_config,
 )
+from builder.dataset.configs import choose_pairs, dpo_config
+from builder.dataset.problems import empirical_difficulty, pass_at_k, problems_config
 from builder.dataset.dist import write_dist
 from builder.core.prompt import build_messages
 from builder.core.schema import CANDIDATE_FEATURES

@@ -233,32 +233,11 @@ def _show(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-# --- a small TOML writer (recipes only hold strings, numbers, booleans, lists and tables) --------------------------
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
-
-
 def to_toml(data: Mapping[str, Any]) -> str:
-    """TOML text for a recipe dictionary (top-level scalars, ``[[sources]]``, then one table per section)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, (Mapping, list))]
-    for src in data.get("sources", []):
-        lines += ["", "[[sources]]"] + [f"{k} = {_toml_value(v)}" for k, v in src.items()]
-    for key, table in data.items():
-        if isinstance(table, Mapping):
-            lines += ["", f"[{key}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
+    """TOML text for recipe data (``tomli_w``)."""
+    import tomli_w
+
+    return tomli_w.dumps(dict(data))
 
 
 __all__ = ["Override", "Recipe", "Settings", "apply_overrides", "load_recipe", "override_fields", "parse_recipe", "to_toml"]

@@ -48,11 +48,8 @@ def write_config(dist_dir: Path, name: str, ds: Dataset, max_shard_bytes: int = 
 
 def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: BuildMeta) -> None:
     """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
-    from builder.dataset.configs import (
-        assemble,
-        fill_token_counts,
-        normalize_candidates,
-    )
+    from builder.dataset.candidates import fill_token_counts, normalize_candidates
+    from builder.dataset.configs import assemble
 
     dist_dir = Path(dist_dir)
     dist_dir.mkdir(parents=True, exist_ok=True)

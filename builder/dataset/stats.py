@@ -253,7 +253,7 @@ def compute_stats(dist_dir: Path) -> dict[str, Any]:
     pass_hist = np.bincount(num_passed[judged_mask], minlength=int(num_judged.max(initial=0)) + 1) if judged_mask.any() else np.array([], np.int64)
     pass_count_distribution = [{"passed": i, "problems": int(c)} for i, c in enumerate(pass_hist)]
     labels = _value_counts(probs["empirical_difficulty"].combine_chunks())
-    from builder.dataset.configs import EMPIRICAL_DIFFICULTY
+    from builder.dataset.problems import EMPIRICAL_DIFFICULTY
 
     empirical = [{"label": label, "meaning": meaning, "problems": labels.get(label, 0)} for label, meaning in EMPIRICAL_DIFFICULTY]
 
