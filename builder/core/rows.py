@@ -18,7 +18,7 @@ from typing import Any
 
 from datasets import Features, LargeList, List, Value
 
-from builder.core.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES
+from builder.core.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, TOLERANCE_KINDS
 
 #: Input candidate columns (besides these, rows may carry anything; other keys are dropped).
 CANDIDATE_INPUT_FEATURES = Features(
@@ -201,6 +201,8 @@ def normalize_problem(row: Mapping[str, Any]) -> dict[str, Any]:
         out[key] = _as_str(out[key], key)
     if out["test_type"] not in ("stdin", "functional", "pytest"):
         raise ValueError(f"problem {label}: unknown test_type {printable(repr(out['test_type']))[:80]}")
+    if out["tolerance_kind"] is not None and out["tolerance_kind"] not in TOLERANCE_KINDS:
+        raise ValueError(f"problem {label}: unknown tolerance_kind {printable(repr(out['tolerance_kind']))[:80]} ({', '.join(TOLERANCE_KINDS)})")
     check_row(PROBLEM_FEATURES, out)
     return out
 

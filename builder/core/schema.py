@@ -24,12 +24,39 @@ TEST_INFO = {
 #: non-empty list and ``r == e[0]``.
 FUNCTIONAL_MATCHES = ("exact", "exact_or_first")
 
+#: Values of a problem's ``tolerance_kind``: how its ``float_tolerance`` applies to a non-integer expected number
+#: ``b`` and the program's ``a`` (:func:`builder.judge.compare.within_tolerance`). ``either`` (also when null):
+#: absolute or relative error, ``|a - b| <= tol * max(1, |b|)``; ``absolute``: ``|a - b| <= tol``; ``relative``:
+#: ``|a - b| <= tol * |b|``.
+TOLERANCE_KINDS = ("either", "absolute", "relative")
+
+#: One reference solution's run against a problem's tests (the problems stage's validation): which solution of the
+#: solutions side table (``index``, ``correct``, ``language``), its verdict, how many tests passed, and the first
+#: failing test with the heads of the expected and actual outputs.
+REFERENCE_RESULT = {
+    "index": Value("int32"),
+    "correct": Value("bool"),
+    "language": Value("string"),
+    "verdict": Value("string"),
+    "tests_passed": Value("int32"),
+    "tests_total": Value("int32"),
+    "first_failed_test": Value("int32"),
+    "failed_expected_head": Value("string"),
+    "failed_actual_head": Value("string"),
+}
+
 #: Normalized problem. ``test_type`` is "stdin" (default), "functional" or "pytest"; ``fn_name`` names the
 #: function (or ``Solution.method``) for functional tests. Provenance columns: license, origin. The columns after
 #: ``origin`` keep what an upstream offers beyond the tests (see the README's "Problem sources"): the judging rule
 #: for call-based return values, open-r1/codeforces' ``official_tests_complete``, the contest date (ISO 8601, UTC:
 #: time-window decontamination), tags, the editorial, and KodCode's ``style``, ``test_info`` and its own
-#: ``benchmark_similarity`` (renamed: the builder's decontamination writes ``benchmark_similarity`` itself).
+#: ``benchmark_similarity`` (renamed: the builder's decontamination writes ``benchmark_similarity`` itself). The last
+#: columns are what the problems stage adds (null where a step did not run): the float tolerance's kind
+#: (``either``, ``absolute``, ``relative``; null reads as ``either``) and where the tolerance came from (``source``,
+#: ``statement``), the ids of the near-duplicates merged into the problem, the decontamination scores against the
+#: benchmarks (embedding cosine, 13-gram overlap) and the closest benchmark problem, and the reference-solution
+#: validation: ``tests_broken`` (the tests reject every correct reference run), ``tests_weak`` (an incorrect
+#: reference passes them) and each reference's result.
 PROBLEM_FEATURES = Features(
     {
         "problem_id": Value("string"),
@@ -57,6 +84,16 @@ PROBLEM_FEATURES = Features(
         "style": Value("string"),
         "test_info": [TEST_INFO],
         "upstream_benchmark_similarity": Value("float64"),
+        # what the problems stage found out (builder.problems: tolerance, dedup, decontaminate, validate)
+        "tolerance_kind": Value("string"),
+        "tolerance_source": Value("string"),
+        "near_duplicates": Sequence(Value("string")),
+        "benchmark_similarity": Value("float64"),
+        "benchmark_overlap": Value("float64"),
+        "benchmark_match": Value("string"),
+        "tests_broken": Value("bool"),
+        "tests_weak": Value("bool"),
+        "reference_results": [REFERENCE_RESULT],
     }
 )
 
@@ -85,6 +122,15 @@ PROBLEM_DEFAULTS: dict[str, object] = {
     "style": None,
     "test_info": None,
     "upstream_benchmark_similarity": None,
+    "tolerance_kind": None,
+    "tolerance_source": None,
+    "near_duplicates": None,
+    "benchmark_similarity": None,
+    "benchmark_overlap": None,
+    "benchmark_match": None,
+    "tests_broken": None,
+    "tests_weak": None,
+    "reference_results": None,
 }
 
 #: Reference solutions an upstream ships with its problems, one row per solution: a side table next to the

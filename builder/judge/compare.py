@@ -6,11 +6,13 @@ matter while a missing or extra token does; U+00A0 or U+3000 are not separators)
 Invalid UTF-8 in the output therefore never equals valid expected text (nothing is decoded with replacement
 characters). Where the expected token is a non-integer ASCII number (``[+-]``, digits ``0-9``, an optional decimal
 point and exponent; underscores, ``inf``/``nan`` and non-ASCII digits compare as plain tokens), an ASCII number ``a``
-is accepted when ``|a - b| <= tol * max(1, |b|)`` (default tol 1e-6). A source may switch on case-insensitive yes/no
+is accepted within the problem's tolerance ``tol`` (default 1e-6) of the kind the problem states
+(:data:`TOLERANCE_KINDS`): ``either`` (absolute or relative error, the default) ``|a - b| <= tol * max(1, |b|)``,
+``absolute`` ``|a - b| <= tol``, ``relative`` ``|a - b| <= tol * |b|``. A source may switch on case-insensitive yes/no
 tokens (ASCII case only).
 
 **Values** (call-based tests): the called function's return value, as JSON, against the expected JSON value, with the
-same float tolerance inside lists and dicts (:func:`compare_functional`).
+same float tolerance (and kind) inside lists and dicts (:func:`compare_functional`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import json
 import math
 import re
 from typing import Any
+
+from builder.core.schema import TOLERANCE_KINDS
 
 DEFAULT_TOLERANCE = 1e-6
 #: ASCII numbers only (a bytes pattern's classes are ASCII); fullmatch on a whitespace-free token
@@ -48,22 +52,45 @@ def output_bytes(actual: str | bytes) -> bytes:
     return actual.encode("utf-8", errors="surrogateescape")
 
 
-def _float_token_match(expected: bytes, actual: bytes, tol: float) -> bool:
+def within_tolerance(expected: float, actual: float, tol: float, kind: str | None = None) -> bool:
+    """Is ``actual`` within ``tol`` of ``expected`` (finite numbers), by the rule of ``kind``?
+
+    ``either`` (or None): absolute or relative error at most ``tol``, ``|a - b| <= tol * max(1, |b|)``;
+    ``absolute``: ``|a - b| <= tol``; ``relative``: ``|a - b| <= tol * |b|`` (so an expected 0 needs an exact 0).
+    """
+    error = abs(actual - expected)
+    if kind is None or kind == "either":
+        return error <= tol * max(1.0, abs(expected))
+    if kind == "absolute":
+        return error <= tol
+    if kind == "relative":
+        return error <= tol * abs(expected)
+    raise ValueError(f"unknown tolerance kind {kind!r} ({', '.join(TOLERANCE_KINDS)})")
+
+
+def _float_token_match(expected: bytes, actual: bytes, tol: float, kind: str | None = None) -> bool:
     if _INTEGER.fullmatch(expected) or not _NUMBER.fullmatch(expected) or not _NUMBER.fullmatch(actual):
         return False
     b, a = float(expected.decode("ascii")), float(actual.decode("ascii"))
     if not (math.isfinite(a) and math.isfinite(b)):
         return False
-    return abs(a - b) <= tol * max(1.0, abs(b))
+    return within_tolerance(b, a, tol, kind)
 
 
 def tokens_match(
-    expected: str | bytes, actual: str | bytes, tol: float | None = None, case_insensitive: bool = False
+    expected: str | bytes,
+    actual: str | bytes,
+    tol: float | None = None,
+    case_insensitive: bool = False,
+    kind: str | None = None,
 ) -> bool:
     """ASCII-whitespace token comparison of raw bytes, with float tolerance and optional case-insensitive yes/no.
 
-    ``actual`` is the program's raw stdout (bytes); ``expected`` the answer text (encoded to UTF-8).
+    ``actual`` is the program's raw stdout (bytes); ``expected`` the answer text (encoded to UTF-8); ``kind`` is the
+    problem's ``tolerance_kind`` (:func:`within_tolerance`).
     """
+    if kind is not None and kind not in TOLERANCE_KINDS:
+        raise ValueError(f"unknown tolerance kind {kind!r} ({', '.join(TOLERANCE_KINDS)})")
     exp, act = expected_bytes(expected).split(), output_bytes(actual).split()  # bytes.split(): ASCII whitespace
     if exp == act:
         return True
@@ -75,7 +102,7 @@ def tokens_match(
             continue
         if case_insensitive and e.lower() in _YES_NO and a.lower() == e.lower():  # bytes.lower(): ASCII only
             continue
-        if _float_token_match(e, a, tolerance):
+        if _float_token_match(e, a, tolerance, kind):
             continue
         return False
     return True
@@ -85,8 +112,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def values_match(expected: Any, actual: Any, tol: float) -> bool:
-    """Structural equality of JSON values; floats (anywhere inside lists/dicts) within ``tol * max(1, |b|)``."""
+def values_match(expected: Any, actual: Any, tol: float, kind: str | None = None) -> bool:
+    """Structural equality of JSON values; floats (anywhere inside lists/dicts) within ``tol`` by the rule of
+    ``kind`` (:func:`within_tolerance`; default ``tol * max(1, |b|)``)."""
     if isinstance(expected, float) or isinstance(actual, float):
         if not (_is_number(expected) and _is_number(actual)):
             return expected == actual
@@ -95,23 +123,25 @@ def values_match(expected: Any, actual: Any, tol: float) -> bool:
             return math.isnan(b) and math.isnan(a)
         if math.isinf(b) or math.isinf(a):
             return a == b
-        return abs(a - b) <= tol * max(1.0, abs(b))
+        return within_tolerance(b, a, tol, kind)
     if isinstance(expected, list):
         return isinstance(actual, list) and len(expected) == len(actual) and all(
-            values_match(e, a, tol) for e, a in zip(expected, actual)
+            values_match(e, a, tol, kind) for e, a in zip(expected, actual)
         )
     if isinstance(expected, dict):
         return isinstance(actual, dict) and expected.keys() == actual.keys() and all(
-            values_match(expected[k], actual[k], tol) for k in expected
+            values_match(expected[k], actual[k], tol, kind) for k in expected
         )
     return bool(expected == actual)
 
 
-def compare_functional(expected: str, actual_stdout: str, tol: float, match: str | None = None) -> bool:
+def compare_functional(
+    expected: str, actual_stdout: str, tol: float, match: str | None = None, kind: str | None = None
+) -> bool:
     """Does the program's result (the last non-empty line of stdout, as JSON) equal ``expected`` (JSON)?
 
-    Floats are compared with tolerance ``tol`` relative to ``max(1, |expected|)``, also inside lists and dicts;
-    tuples arrive as lists. A result line that is not JSON never matches; an expected value that is not JSON is
+    Floats are compared with tolerance ``tol`` by the rule of ``kind`` (:func:`within_tolerance`; default relative to
+    ``max(1, |expected|)``), also inside lists and dicts; tuples arrive as lists. A result line that is not JSON never matches; an expected value that is not JSON is
     compared as text.
 
     ``match`` is the problem's ``functional_match`` (see :data:`builder.core.schema.FUNCTIONAL_MATCHES`): ``None`` or
@@ -133,7 +163,7 @@ def compare_functional(expected: str, actual_stdout: str, tol: float, match: str
         wanted = json.loads(expected)
     except ValueError:
         return expected.strip() == lines[-1].strip()
-    if values_match(wanted, actual, tol):
+    if values_match(wanted, actual, tol, kind):
         return True
     first = match == "exact_or_first" and isinstance(wanted, list) and len(wanted) > 0
-    return first and values_match(wanted[0], actual, tol)
+    return first and values_match(wanted[0], actual, tol, kind)

@@ -25,7 +25,8 @@ PROBLEM_KEYS = (
     "problem_id", "source", "difficulty", "title", "problem", "tests", "time_limit", "memory_limit",
     "float_tolerance", "checker", "case_insensitive", "test_type", "fn_name", "starter_code", "license", "origin",
     "functional_match", "official_tests_complete", "contest_date", "tags", "editorial", "style", "test_info",
-    "upstream_benchmark_similarity",
+    "upstream_benchmark_similarity", "tolerance_kind", "tolerance_source", "near_duplicates", "benchmark_similarity",
+    "benchmark_overlap", "benchmark_match", "tests_broken", "tests_weak", "reference_results",
 )
 CANDIDATE_KEYS = ("candidate_id", "problem_id", "response", "solution", "label", "origin")
 
