@@ -91,7 +91,7 @@ def test_bad_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
     reasons = sorted(q["reason"] for q in quarantine)
     assert len(quarantine) == 5
     assert any("has no tests" in r for r in reasons)
-    assert any("malformed JSON on line 3" in r for r in reasons)
+    assert any(r.startswith("line 3: malformed JSON: ") for r in reasons)
     assert any("unknown problem_id" in r for r in reasons)
     assert any("neither 'response' nor 'solution'" in r for r in reasons)
     assert any("duplicate candidate_id good" in r for r in reasons)
@@ -165,8 +165,8 @@ def test_bad_candidate_rows_in_jsonl_are_quarantined(tmp_path: Path) -> None:
     assert "candidate_index must be a finite number, got nan" in q["nan_index"]
     assert "candidate_index must be a number, got list" in q["list_index"]
     assert "response must be a string, got dict" in q["dict_response"]
-    assert "malformed JSON on line 11" in q["line 11"]  # an integer over 4,300 digits
-    assert "malformed JSON on line 12" in q["line 12"]  # nesting deeper than the parser's recursion limit
+    assert q["line 11"].startswith("line 11: malformed JSON: Exceeds the limit")  # an integer over 4,300 digits
+    assert q["line 12"] == "line 12: malformed JSON: nested too deeply"  # nesting deeper than the parser's recursion limit
     assert "field solution: lone surrogate U+DCFF at index 11 cannot be encoded as UTF-8 (an invalid UTF-8 byte" in q["bad_bytes"]
     assert len(q) == 12
     assert "quarantined 12 input rows (text not encodable as UTF-8: 5, wrong type or range: 5, malformed JSON: 2)" in result.output

@@ -100,8 +100,10 @@ def load_dataset_table(path: str, *, subset: str | None = None, split: str | Non
     raise UserError(f"no such file or folder: {path}")
 
 
-def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-    """Yield (row id hint, row or None, parse error) for every input row.
+def _iter_source(
+    spec: str, split: str, used: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, dict[str, Any] | None, str | None, str | None]]:
+    """Yield (row id hint, row or None, parse error, the raw text of a line that did not parse) for every input row.
 
     JSON lines are decoded with ``surrogateescape``, so invalid UTF-8 bytes become lone surrogates in the field that
     holds them and the row is quarantined by :func:`check_row`, naming that field. Table rows (Parquet, folders, Hub
@@ -120,12 +122,12 @@ def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> I
                 try:
                     row = json.loads(text)
                 except (ValueError, RecursionError) as exc:
-                    yield f"line {lineno}", None, f"malformed JSON on line {lineno}: {printable(str(exc) or type(exc).__name__)}"
+                    yield f"line {lineno}", None, f"malformed JSON: {_json_error(exc)}", text.rstrip("\r\n")
                     continue
                 if not isinstance(row, dict):
-                    yield f"line {lineno}", None, f"line {lineno} is not a JSON object"
+                    yield f"line {lineno}", None, f"not a JSON object but {_json_kind(row)}", text.rstrip("\r\n")
                     continue
-                yield f"line {lineno}", row, None
+                yield f"line {lineno}", row, None, None
         return
     ds = load_dataset_table(spec, split=split)
     if ds._indices is not None:
@@ -137,11 +139,25 @@ def _iter_source(spec: str, split: str, used: frozenset[str] = frozenset()) -> I
         except UnicodeDecodeError:
             for j in range(batch.num_rows):
                 row, error = _table_row(batch, j, used)
-                yield f"row {offset + j}", row, error
+                yield f"row {offset + j}", row, error, None
         else:
             for j, row in enumerate(rows):
-                yield f"row {offset + j}", row, None
+                yield f"row {offset + j}", row, None, None
         offset += batch.num_rows
+
+
+def _json_error(exc: BaseException) -> str:
+    """What is wrong with one JSON line, placed by column (the decoder's "line 1" would contradict the file's line)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return printable(str(exc) or type(exc).__name__)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _table_row(batch: pa.RecordBatch, j: int, used: frozenset[str]) -> tuple[dict[str, Any], str | None]:
@@ -218,7 +234,7 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
     used = frozenset(PROBLEM_FEATURES) | frozenset(PROBLEM_DEFAULTS) if kind == "problems" else frozenset(CANDIDATE_INPUT_FEATURES)
     seen: set[str] = set()
     per_problem: dict[str, int] = {}
-    for hint, row, error in _iter_source(spec, split, used):
+    for hint, row, error, raw_text in _iter_source(spec, split, used):
         if row is not None and error is None:
             try:
                 clean = normalize(row)
@@ -237,7 +253,8 @@ def _rows_with_reasons(spec: str, split: str, kind: str, stamp: str) -> Iterator
                     yield {**clean, REASON: None, RAW: None}
                     continue
         row_id = _row_id(row, id_key) or hint
-        yield {**empty, id_key: printable(row_id)[:1000], REASON: printable(f"{hint}: {error}"), RAW: _raw(row)}
+        raw = _raw(row) if row is not None else _cut(printable(raw_text)) if raw_text is not None else None
+        yield {**empty, id_key: printable(row_id)[:1000], REASON: printable(f"{hint}: {error}"), RAW: raw}
 
 
 def _row_id(row: Mapping[str, Any] | None, id_key: str) -> str | None:
@@ -250,8 +267,19 @@ def _row_id(row: Mapping[str, Any] | None, id_key: str) -> str | None:
         return None
 
 
+#: characters of a quarantined row's text kept in the quarantine file
+RAW_LIMIT = 20_000
+
+
+def _cut(text: str) -> str:
+    """``text`` cut at :data:`RAW_LIMIT` characters, saying how much was left out."""
+    if len(text) <= RAW_LIMIT:
+        return text
+    return text[:RAW_LIMIT] + f"... ({len(text) - RAW_LIMIT} more characters)"
+
+
 def _raw(row: Mapping[str, Any] | None) -> str | None:
-    """The quarantined row as JSON text (cut at 20,000 characters), always storable."""
+    """The quarantined row as JSON text (cut at :data:`RAW_LIMIT` characters), always storable."""
     if row is None:
         return None
     try:
@@ -261,7 +289,7 @@ def _raw(row: Mapping[str, Any] | None) -> str | None:
             text = repr(row)
         except (ValueError, RecursionError) as exc:
             text = f"<row not printable: {exc}>"
-    return printable(text[:20000])
+    return _cut(printable(text))
 
 
 def _empty_row(kind: str) -> dict[str, Any]:
@@ -309,7 +337,7 @@ def load_rows(spec: str, kind: str, split: str = "train", cache_dir: str | None 
 def quarantine_rows(ds: Dataset, kind: str, reason: str, id_key: str) -> Dataset:
     """Quarantine records for every row of ``ds`` with one reason."""
     return ds.map(
-        lambda row: {"kind": kind, "row_id": row[id_key], "reason": reason, "row": json.dumps(row, ensure_ascii=False, default=str)[:20000]},
+        lambda row: {"kind": kind, "row_id": row[id_key], "reason": reason, "row": _cut(json.dumps(row, ensure_ascii=False, default=str))},
         remove_columns=ds.column_names,
         features=QUARANTINE_FEATURES,
     )
