@@ -66,6 +66,9 @@ def setting_option(model: Any, name: str, flag: str, dest: str | None = None, **
     kwargs.setdefault("show_default", True)
     text = field.description or ""
     kwargs.setdefault("help", (text[:1].upper() + text[1:]).rstrip(".") + ".")
+    if field.annotation is bool:  # a switch: --flag sets it (None when absent, so a recipe's value stands)
+        kwargs.pop("show_default", None)
+        return click.option(flag, dest or name, is_flag=True, **kwargs)
     kwargs.setdefault("type", setting_type(model, name))
     return click.option(flag, dest or name, **kwargs)
 
@@ -221,11 +224,13 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
 def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: object) -> None:
     """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
     from builder.core.recipe import apply_overrides, load_recipe
+    from builder.generate.backends import check_model
     from builder.pipeline import build
 
     recipe, notes = apply_overrides(load_recipe(recipe_path), overrides)
     for note in notes:
         click.echo(note, err=True)
+    check_model(recipe.model)  # a missing model folder fails here, in one line, before anything loads or starts
     result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
     for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{verdict:>15} {count}")

@@ -155,21 +155,108 @@ def limits_context(record: LimitsRecord | None) -> dict[str, Any]:
 
 
 def problems_phrase(record: ProblemsRecord | None) -> str:
-    """What the problems stage did besides loading, in one or two sentences (nothing for a build without a record)."""
+    """What the problems stage did besides loading, in a few sentences (nothing for a build without a record)."""
     if record is None:
         return ""
     if record.dedup:
         text = f"Problems whose normalized statements repeat an earlier one were merged into it ({fmt_int(record.merged)} merged)."
     else:
         text = "Problems were not deduplicated."
-    if record.benchmark:
+    if record.near_dedup:
+        text += (
+            f" Near-duplicates (MinHash LSH, estimated Jaccard similarity of word 5-grams at least "
+            f"{record.near_dedup_threshold:g}) were merged into the first problem of their group "
+            f"({fmt_int(record.near_merged)} merged into {fmt_int(record.near_groups)} groups; the `problems` config's "
+            f"`near_duplicates` lists each group)."
+        )
+    if record.decontamination:
+        methods = {d.method for d in record.decontamination}
+        how = []
+        if "ngram" in methods:
+            how.append(f"sharing at least {_threshold(record, 'ngram')} of a benchmark problem's word {record.ngram_size or 13}-grams")
+        if "embedding" in methods:
+            how.append(f"whose statement embedding is within cosine {_threshold(record, 'embedding')} of one")
+        text += (
+            f" Problems {' or '.join(how)} (benchmarks: {', '.join(f'`{b}`' for b in _benchmarks(record))}) were dropped "
+            f"({fmt_int(record.contaminated)} dropped; see Problem checks)."
+        )
+    elif record.benchmark:  # a build from before n-grams and several benchmarks
         text += (
             f" Problems whose statement embedding is within cosine {record.threshold:g} of a problem of `{record.benchmark}`"
             f" were dropped ({fmt_int(record.contaminated)} dropped)."
         )
     else:
         text += " No decontamination against a benchmark was asked for."
+    if record.tolerance_from_statement:
+        text += f" {fmt_int(record.tolerance_from_statement)} problems took their float tolerance from their statement."
+    if record.validation is not None:
+        text += " Reference solutions were run against every problem's tests before generation (see Problem checks)."
     return text
+
+
+def _benchmarks(record: ProblemsRecord) -> list[str]:
+    return list(dict.fromkeys(d.benchmark for d in record.decontamination))
+
+
+def _threshold(record: ProblemsRecord, method: str) -> str:
+    return next((f"{d.threshold:g}" for d in record.decontamination if d.method == method), "–")
+
+
+#: how each decontamination method reads in the card's table
+_METHODS = {"ngram": "word {n}-gram overlap (share of the benchmark problem's)", "embedding": "embedding cosine (all-MiniLM-L6-v2)"}
+
+
+def _rate(failures: int, trials: int) -> str:
+    from builder.problems.validate import wilson_interval
+
+    rate = wilson_interval(failures, trials)
+    return "–" if rate is None else f"{fmt_pct(rate[0])} ({fmt_pct(rate[1])}–{fmt_pct(rate[2])})"
+
+
+def problem_checks(record: ProblemsRecord | None) -> dict[str, Any] | None:
+    """The card's "Problem checks": decontamination per benchmark and method, tolerances read from statements, and
+    reference-solution validation per source with the judge's false-negative rate (Wilson 95% interval)."""
+    if record is None or not (record.decontamination or record.validation is not None or record.tolerance_from_statement):
+        return None
+    decontamination = [
+        {"benchmark": d.benchmark, "problems": fmt_int(d.problems), "method": _METHODS.get(d.method, d.method).format(n=record.ngram_size or 13),
+         "threshold": f"{d.threshold:g}", "removed": fmt_int(d.removed)}
+        for d in record.decontamination
+    ]
+    kinds = ", ".join(f"{fmt_int(n)} {kind}" for kind, n in record.tolerance_kinds.items())
+    tolerance = (
+        f"{fmt_int(record.tolerance_from_statement)} problems whose source gives no float tolerance state one in their "
+        f"statement; it was read from there and used ({kinds}: `either` = absolute or relative error, "
+        f"`|a − b| ≤ tol · max(1, |b|)`); the `problems` config records it in `float_tolerance`, `tolerance_kind` and "
+        f"`tolerance_source`."
+        if record.tolerance_from_statement else ""
+    )
+    validation = None
+    v = record.validation
+    if v is not None:
+        rows = []
+        total: dict[str, int] = {}
+        for src in v.sources:
+            counts = src.model_dump(exclude={"source"})
+            for key, value in counts.items():
+                total[key] = total.get(key, 0) + value
+            rows.append({"source": src.source, **{k: fmt_int(n) for k, n in counts.items()}, "fnr": _rate(src.correct_rejected, src.correct_run)})
+        totals = {k: fmt_int(n) for k, n in total.items()}
+        run, rejected = total.get("correct_run", 0), total.get("correct_rejected", 0)
+        rate = _rate(rejected, run)
+        verdicts = ", ".join(f"`{verdict}` {fmt_int(n)}" for verdict, n in v.rejected_verdicts.items())
+        validation = {
+            "k": v.references,
+            "rows": rows,
+            "total": {**totals, "fnr": rate},
+            "sentence": (
+                f"The judge rejected {fmt_int(rejected)} of the {fmt_int(run)} correct reference solutions it ran: a "
+                f"false-negative rate of {rate} (95% Wilson score interval)"
+                + (f"; their verdicts: {verdicts}." if verdicts else ".")
+                if run else "No correct reference solution could be run, so the judge's false-negative rate is unknown."
+            ),
+        }
+    return {"decontamination": decontamination, "tolerance": tolerance, "validation": validation}
 
 
 def _pairs(mapping: Any) -> list[tuple[str, str]]:
@@ -225,6 +312,7 @@ def render_card_text(
         "user_prompt": meta.prompt.user,
         "limits": limits_context(meta.limits),
         "problems_phrase": problems_phrase(meta.problems),
+        "checks": problem_checks(meta.problems),
         "sandbox": _pairs(meta.sandbox),
         "versions": _pairs(versions),
         "sources": sources,

@@ -63,14 +63,69 @@ class LimitsRecord(Record):
     memory: LimitCounts | None = None
 
 
+class DecontaminationRecord(Record):
+    """What one decontamination method removed for matches in one benchmark."""
+
+    benchmark: str
+    #: the benchmark's problems
+    problems: int = 0
+    method: str
+    threshold: float
+    removed: int = 0
+
+
+class ValidationSourceRecord(Record):
+    """Reference-solution validation of one source's problems (``source`` as the problems name it)."""
+
+    source: str
+    problems: int = 0
+    #: problems with a reference solution validation could run (Python, compiles)
+    with_references: int = 0
+    #: problems with at least one correct reference judged; of them, ``broken``: every one rejected
+    validated: int = 0
+    broken: int = 0
+    #: problems with at least one incorrect reference judged; of them, ``weak``: one passed
+    weak_checked: int = 0
+    weak: int = 0
+    #: correct references judged, and those the judge rejected (its false negatives)
+    correct_run: int = 0
+    correct_rejected: int = 0
+    incorrect_run: int = 0
+    incorrect_passed: int = 0
+    #: references that could not be judged (the executor failed)
+    unjudged: int = 0
+
+
+class ValidationRecord(Record):
+    """The problems stage's reference-solution validation: up to ``references`` correct and incorrect references per
+    problem, counted per source, and the verdicts the judge gave the correct references it rejected."""
+
+    references: int = 0
+    sources: list[ValidationSourceRecord] = Field(default_factory=list)
+    rejected_verdicts: dict[str, int] = Field(default_factory=dict)
+
+
 class ProblemsRecord(Record):
-    """What the problems stage did besides loading: deduplication and decontamination, with their counts."""
+    """What the problems stage did besides loading: deduplication, near-duplicates, decontamination (per benchmark
+    and method), tolerances read from statements and reference-solution validation, with their counts. ``benchmark``
+    (the benchmarks' names), ``threshold`` (cosine) and ``contaminated`` (every method together) are what builds
+    recorded before n-grams and several benchmarks existed."""
 
     dedup: bool = False
     merged: int = 0
+    near_dedup: bool = False
+    near_dedup_threshold: float | None = None
+    near_merged: int = 0
+    near_groups: int = 0
     benchmark: str | None = None
     threshold: float | None = None
     contaminated: int = 0
+    ngram_size: int | None = None
+    decontamination: list[DecontaminationRecord] = Field(default_factory=list)
+    #: problems whose float tolerance was read from the statement, and of each kind
+    tolerance_from_statement: int = 0
+    tolerance_kinds: dict[str, int] = Field(default_factory=dict)
+    validation: ValidationRecord | None = None
 
 
 class BuildMeta(Record):

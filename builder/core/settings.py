@@ -175,7 +175,7 @@ class ExecutionSettings(Settings):
         "own", **choices(LIMIT_MODES, "own: each problem's own limits; cap: capped at the values; flat: the values for every problem")
     )
     stop_on_timeout: bool = Field(True, description="skip a candidate's remaining tests after a timeout or memory failure")
-    allow_unsandboxed: bool = Field(False, description="run untrusted code even where no isolation is available")
+    allow_unsandboxed: bool = Field(False, **flag("--allow-unsandboxed", "run untrusted code even where no isolation is available"))
     sandbox: Annotated[str, AfterValidator(_one_of(SANDBOX_KINDS))] = Field(
         "auto", **choices(SANDBOX_KINDS, "auto: the strongest isolation here (the fork-server); spawn: a fresh interpreter per test")
     )

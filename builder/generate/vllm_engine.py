@@ -71,9 +71,10 @@ class VLLMBackend:
     def __init__(self, model: ModelSettings, seed: int) -> None:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.model = model
+        from builder.generate.backends import check_model
+
+        check_model(model)  # a missing local folder fails here, before vLLM starts or asks the Hub
         local = Path(model.path)
-        if (local.is_absolute() or model.path.startswith(".")) and not local.is_dir():
-            raise UserError(f"model.path {model.path}: no such model folder")
         try:
             from vllm import LLM
         except ImportError:

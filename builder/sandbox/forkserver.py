@@ -413,7 +413,7 @@ class ForkServerSandbox(Sandbox):
         return (f"no sandbox tier reachable here (tier 1, root with CAP_SYS_ADMIN: {why1} | tier 2, user namespaces: {why2} | "
                 f"tier 3, root with CAP_SETUID + Landlock + seccomp: {why3}): refusing to run untrusted code; see the README's "
                 "'Isolation tiers' for how to get one (docker: --cap-add SYS_ADMIN, or run as root, or allow user namespaces), "
-                "or pass --allow-unsandboxed (allow_unsandboxed=True) to run it anyway")
+                "or pass --allow-unsandboxed (in a recipe: execution.allow_unsandboxed = true) to run it anyway")
 
     def describe(self) -> dict[str, object]:
         f = self.features

@@ -12,7 +12,8 @@ defines ``data_files(repo, subset, split)``, naming the files its loading script
 packaged builder from the local copy or from ``hf://datasets/<repo>@<commit>/...`` (:func:`common.open_repo`).
 
 Options every kind understands: ``limit`` (first N upstream rows), ``max_tests`` (cap per problem), ``num_proc``
-(parallel normalization), ``solutions`` (False: leave reference solutions out). Kind-specific:
+(parallel normalization), ``solutions`` (False: leave reference solutions out; for ``local``: a file of them).
+Kind-specific:
 ``generated_tests`` (codeforces: True / False / a folder), ``incomplete_tests`` (codeforces: keep problems whose
 official tests are incomplete and that have no generated tests), ``test_sets`` (code_contests). A source none of
 whose rows becomes a problem is a one-line error naming the reasons. This module imports nothing heavy, so the CLI
@@ -89,7 +90,7 @@ def load_source(
         raise UserError(f"limit must be a non-negative integer, got {limit!r}")
     module = importlib.import_module(module_name)
     if kind == "local":
-        return module.load(path, split=split, limit=limit)
+        return module.load(path, split=split, limit=limit, solutions=opts.get("solutions"))
     if kind == "deepcoder" and not subset:
         raise UserError(f"source deepcoder needs a subset: one of {', '.join(module.SUBSETS)}")
     default_split = getattr(module, "default_split", None)
