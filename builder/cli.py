@@ -243,6 +243,10 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
     click.echo(f"wrote {result.candidates} judged candidates for {result.problems} problems to {result.dist_dir}")
 
 
+def _sentence(text: str | None) -> str:
+    return (text or "")[:1].upper() + (text or "")[1:]
+
+
 @cli.command("problems")
 @click.option("--source", "kind", required=True, type=click.Choice(sorted(KINDS)), help="Upstream format.")
 @click.option("--path", default=None, help="Hub id or local file/folder [default: the kind's Hub id].")
@@ -250,15 +254,25 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
 @click.option("--split", default=None, help="Split [default: the source's usual one].")
 @click.option("--limit", default=None, type=click.IntRange(0), help="Only the first N upstream rows.")
 @click.option("--max-tests", default=None, type=click.IntRange(1), help="Cap on tests per problem.")
+@click.option("--solutions", "solutions_file", default=None, type=click.Path(exists=True), help="Reference solutions of a local source (problem_id and code or solution, correct or label): for --validate.")
 @click.option("--dedup/--no-dedup", default=ProblemsSettings().dedup, show_default=True, help=ProblemsSettings.model_fields["dedup"].description.capitalize() + ".")
-@setting_option(ProblemsSettings, "benchmark", "--benchmark", type=click.Path(dir_okay=False))
+@click.option("--near-dedup/--no-near-dedup", default=ProblemsSettings().near_dedup, show_default=True, help=_sentence(ProblemsSettings.model_fields["near_dedup"].description) + ".")
+@setting_option(ProblemsSettings, "near_dedup_threshold", "--near-dedup-threshold")
+@setting_option(ProblemsSettings, "benchmark", "--benchmark", type=str, multiple=True, default=(), show_default=False)
+@click.option("--decontamination", "methods", multiple=True, type=click.Choice(["ngram", "embedding"]), help=_sentence(ProblemsSettings.model_fields["decontamination"].description) + " [default: both].")
+@setting_option(ProblemsSettings, "ngram_threshold", "--ngram-threshold")
 @setting_option(ProblemsSettings, "threshold", "--threshold")
+@click.option("--statement-tolerance/--no-statement-tolerance", default=ProblemsSettings().statement_tolerance, show_default=True, help=_sentence(ProblemsSettings.model_fields["statement_tolerance"].description) + ".")
+@click.option("--validate/--no-validate", "validation", default=ProblemsSettings().validation, show_default=True, help=_sentence(ProblemsSettings.model_fields["validation"].description) + ".")
+@setting_option(ProblemsSettings, "references", "--references")
+@setting_option(ExecutionSettings, "workers", "--workers")
 @click.option("--num-proc", default=None, type=click.IntRange(1, 256), help="Processes for normalization.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Normalized problems: .jsonl or .parquet.")
-def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, dedup: bool, benchmark: str | None, threshold: float, num_proc: int | None, out: str) -> None:
+def problems_command(kind: str, path: str | None, subset: str | None, split: str | None, limit: int | None, max_tests: int | None, solutions_file: str | None, dedup: bool, near_dedup: bool, near_dedup_threshold: float, benchmark: tuple[str, ...], methods: tuple[str, ...], ngram_threshold: float, threshold: float, statement_tolerance: bool, validation: bool, references: int, workers: int, num_proc: int | None, out: str) -> None:
     """Load one source, normalize it into the problem schema and write it (input for `builder verify`).
 
-    The same problems stage as a build's (``[problems]`` in a recipe): ids unique, deduplication, decontamination.
+    The same problems stage as a build's (``[problems]`` in a recipe): ids unique, deduplication, near-duplicates,
+    decontamination, tolerances from statements, reference-solution validation.
     """
     from pathlib import Path
 
@@ -266,12 +280,20 @@ def problems_command(kind: str, path: str | None, subset: str | None, split: str
     from builder.core.tables import write_table
     from builder.problems.stage import collect_problems
 
-    options = {k: v for k, v in (("limit", limit), ("max_tests", max_tests)) if v is not None}
+    options: dict[str, object] = {k: v for k, v in (("limit", limit), ("max_tests", max_tests)) if v is not None}
     if not (path or KINDS[kind][1]):
         raise UserError(f"--source {kind} needs --path (a file or folder of problems)")
+    if solutions_file is not None:
+        if kind != "local":
+            raise UserError(f"--solutions is for local sources; {kind} ships its own reference solutions")
+        options["solutions"] = solutions_file
     source = SourceSettings(kind=kind, path=path or KINDS[kind][1], subset=subset, split=split, options=options)
-    settings = ProblemsSettings(dedup=dedup, benchmark=benchmark, threshold=threshold)
-    collected = collect_problems([source], settings, num_proc=num_proc)
+    settings = ProblemsSettings(
+        dedup=dedup, near_dedup=near_dedup, near_dedup_threshold=near_dedup_threshold, benchmark=benchmark,
+        decontamination=methods or ProblemsSettings().decontamination, ngram_threshold=ngram_threshold,
+        threshold=threshold, statement_tolerance=statement_tolerance, validation=validation, references=references,
+    )
+    collected = collect_problems([source], settings, num_proc=num_proc, execution=ExecutionSettings(workers=workers))
     written = write_table(collected.problems, out)
     for line in collected.summary_lines():
         click.echo(line)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -184,13 +185,40 @@ class ExecutionSettings(Settings):
     retries: int = Field(2, ge=0, le=10, description="attempts after a sandbox_error")
 
 
+DECONTAMINATION_METHODS = ("ngram", "embedding")
+
+
+def _as_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+def _methods(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [m for m in value if m not in DECONTAMINATION_METHODS]
+    if unknown or not value:
+        raise Invalid(f"must list methods among {', '.join(DECONTAMINATION_METHODS)}, got {unknown[0] if unknown else 'none'!r}")
+    return value
+
+
 class ProblemsSettings(Settings):
     """``[problems]``: what the problems stage does after loading the sources (the same stage as ``builder problems``)."""
 
     dedup: bool = Field(True, description="merge problems whose normalized statements are equal (the first one is kept)")
-    #: a normalized problems file (e.g. a benchmark's) to decontaminate against; none: no decontamination
-    benchmark: NonEmpty | None = Field(None, description="normalized benchmark problems to decontaminate against")
+    near_dedup: bool = Field(True, description="merge near-duplicate statements (MinHash LSH over word 5-grams; the first one is kept, the group recorded)")
+    near_dedup_threshold: float = Field(0.7, gt=0.0, le=1.0, description="estimated Jaccard similarity of word 5-grams at which statements are near-duplicates")
+    #: benchmark problem sets to decontaminate against (local files or folders, ``NAME=PATH`` names one); none: no
+    #: decontamination. A single string is one benchmark.
+    benchmark: Annotated[tuple[NonEmpty, ...], BeforeValidator(_as_tuple)] = Field(
+        (), strict=False, description="benchmark problem files ([NAME=]PATH: normalized problems, or a LiveCodeBench/HumanEval/MBPP/CodeContests release) to decontaminate against"
+    )
+    decontamination: Annotated[tuple[str, ...], BeforeValidator(_as_tuple), AfterValidator(_methods)] = Field(
+        DECONTAMINATION_METHODS, strict=False, description="decontamination methods, in this order: ngram (word n-gram overlap), embedding (all-MiniLM-L6-v2 cosine)"
+    )
+    ngram_size: int = Field(13, ge=3, le=64, description="words per n-gram of the n-gram decontamination")
+    ngram_threshold: float = Field(0.5, gt=0.0, le=1.0, description="share of a benchmark problem's n-grams at which a problem is dropped")
     threshold: float = Field(0.9, gt=0.0, le=1.0, description="cosine similarity at which a problem is dropped")
+    statement_tolerance: bool = Field(True, description="read the float tolerance (absolute, relative or either) from the statement when the source gives none")
+    validation: bool = Field(False, description="run reference solutions through the sandbox and judge before generation: tests_broken / tests_weak")
+    references: int = Field(3, ge=1, le=1000, description="reference solutions per problem that validation runs, at most (correct and incorrect ones each)")
 
 
 class GenerationSettings(Settings):
