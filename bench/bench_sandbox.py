@@ -18,6 +18,12 @@ wall-clock numbers): run it on a quiet machine and report the load average print
 ``--baseline-rev REV`` also measures the fork-server of an earlier git revision (its ``builder/`` package, extracted
 into a temporary folder and run in a subprocess) on the same tests, between two runs of the current one: what the
 changes since REV cost per test, as a ratio measured in one run.
+
+Isolation tiers (README, "Isolation tiers"): the fork-server above runs at the tier this process reaches (tier 1 as
+root). Run as root, the benchmark also measures it at the other tiers of this machine, in the same run, each in a
+subprocess started by ``tests/tiers/launch.py``: tier 2 as a normal user (``--tier2-user``, default: the first of
+builder-ci, sbxtest, nobody that exists) and tier 3 as a default Docker container (no CAP_SYS_ADMIN, Docker's seccomp
+refusals). ``--tiers 1`` measures only this process's tier.
 """
 
 from __future__ import annotations
@@ -187,6 +193,43 @@ def baseline_latency(rev: str, n_tests: int) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def tier_numbers(n_tests: int, workers: int, latency_tests: int) -> dict[str, object]:
+    """The fork-server at the tier this process reaches: level, throughput (``workers``), latency (one worker)."""
+    from builder.sandbox.forkserver import ForkServerSandbox
+
+    with ForkServerSandbox() as probe:
+        level = probe.level
+    return {"level": level, "throughput": throughput("forkserver", workload(n_tests), workers),
+            "latency": latency("forkserver", workload(latency_tests))}
+
+
+def other_tier(tier: int, args: argparse.Namespace) -> dict[str, object]:
+    """Run this benchmark's fork-server part at ``tier`` (tests/tiers/launch.py: a user, or a default container)."""
+    import pwd
+
+    launch = [sys.executable, str(REPO / "tests" / "tiers" / "launch.py"), "--tier", str(tier), "--cwd", str(REPO)]
+    for path in {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)} | {str(REPO)}:
+        launch += ["--share", path]
+    if tier == 2:
+        user = args.tier2_user
+        for candidate in ("builder-ci", "sbxtest", "nobody"):
+            if user is None:
+                try:
+                    pwd.getpwnam(candidate)
+                    user = candidate
+                except KeyError:
+                    pass
+        launch += ["--user", str(user)]
+    else:
+        launch += ["--ro-cgroup"]
+    command = [*launch, "--", sys.executable, str(Path(__file__).resolve()), "--tier-only", "--tests", str(args.tests),
+               "--workers", str(args.workers), "--latency-tests", str(args.latency_tests)]
+    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1][:300]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=600, help="tests per executor in the throughput run")
@@ -196,9 +239,15 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default=None, help="also measure the fork-server of this git revision")
     parser.add_argument("--latency-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--package-root", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--tiers", default="all", help="'all' (every tier this machine reaches; needs root) or '1'")
+    parser.add_argument("--tier2-user", default=None, help="the user tier 2 runs as (default: builder-ci, sbxtest or nobody)")
+    parser.add_argument("--tier-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.latency_only:
         print(json.dumps(latency("forkserver", workload(args.latency_tests))))
+        return
+    if args.tier_only:  # launched at another tier: the fork-server's throughput and latency there, as JSON
+        print(json.dumps(tier_numbers(args.tests, args.workers, args.latency_tests)))
         return
 
     from builder.sandbox.forkserver import ForkServerSandbox
@@ -218,6 +267,10 @@ def main() -> None:
         baseline = baseline_latency(args.baseline_rev, args.latency_tests)
         again = latency("forkserver", lat_items)  # the current one again, after the baseline: less drift
         fork_lat = {k: (fork_lat[k] + again[k]) / 2 for k in fork_lat}
+    tiers = {}
+    if args.tiers == "all" and os.geteuid() == 0:
+        for tier in (2, 3):
+            tiers[tier] = other_tier(tier, args)
     load_after = os.getloadavg()
 
     ratio = fork_tp["tests_per_s"] / spawn_tp["tests_per_s"]
@@ -233,6 +286,19 @@ def main() -> None:
     for name, r in (("bare fork+exec(code)", bare), ("fork-server", fork_lat)):
         print(f"{name:<28}{r['tests']:>7}{r['correct']:>9}{r['seconds']:>9.2f}{r['ms_per_test']:>10.2f}")
     print(f"per-test cost of the fork-server vs bare fork+exec: {overhead:.1f}x (target <= 4)")
+    if tiers:
+        own = {"level": level, "throughput": fork_tp, "latency": fork_lat}
+        print(f"isolation tiers, same tests (fork-server; spawn-per-test {spawn_tp['tests_per_s']:.1f} tests/s, bare fork+exec "
+              f"{bare['ms_per_test']:.2f} ms/test):")
+        print(f"{'tier':<6}{'tests/s':>9}{'x spawn':>9}{'ms/test':>9}{'x bare':>8}{'correct':>9}  level")
+        for tier, numbers in sorted({int(level.split(':')[0][-1]) if level.startswith('tier') else 1: own, **tiers}.items()):
+            if "error" in numbers:
+                print(f"{tier:<6}  unavailable: {numbers['error']}")
+                continue
+            tp, lat = numbers["throughput"], numbers["latency"]
+            print(f"{tier:<6}{tp['tests_per_s']:>9.1f}{tp['tests_per_s'] / spawn_tp['tests_per_s']:>9.1f}{lat['ms_per_test']:>9.2f}"
+                  f"{lat['ms_per_test'] / bare['ms_per_test']:>8.1f}{tp['correct'] + lat['correct']:>6.0f}/{tp['tests'] + lat['tests']:<4.0f}"
+                  f"{numbers['level']}")
     if baseline is not None:
         print(f"{'fork-server @ ' + args.baseline_rev[:10]:<28}{baseline['tests']:>7.0f}{baseline['correct']:>9.0f}"
               f"{baseline['seconds']:>9.2f}{baseline['ms_per_test']:>10.2f}")
@@ -252,11 +318,15 @@ def main() -> None:
                     "forkserver_latency": fork_lat,
                     "overhead_vs_bare": overhead,
                     "baseline": {"rev": args.baseline_rev, **baseline} if baseline else None,
+                    "tiers": {str(k): v for k, v in tiers.items()},
                 },
                 indent=2,
             )
         )
     wrong = (fork_tp["tests"] - fork_tp["correct"]) + (spawn_tp["tests"] - spawn_tp["correct"])
+    for numbers in tiers.values():
+        if "error" not in numbers:
+            wrong += sum(numbers[k]["tests"] - numbers[k]["correct"] for k in ("throughput", "latency"))
     if wrong:
         print(f"ERROR: {wrong} wrong outputs", file=sys.stderr)
         raise SystemExit(1)

@@ -466,7 +466,8 @@ def sandbox():
         else:
             os.environ["HF_TOKEN"] = previous
         # after the suite: no process of the sandbox's uid and no zygote of this test process is left
-        assert program_uid is None or _processes_of_uid(program_uid) == []
+        left = [] if program_uid is None else _processes_of_uid(program_uid)
+        assert left == [], [Path(f"/proc/{pid}/status").read_text()[:400] for pid in left if Path(f"/proc/{pid}").exists()]
         assert _zygotes_of(os.getpid()) == []
         if zygote_pid is not None:
             assert not Path(f"/proc/{zygote_pid}").exists()

@@ -251,6 +251,8 @@ class ForkServerSandbox(Sandbox):
         self.program_uid: int | None = None
         self.shared_uid = False
         self.landlock_abi = 0
+        #: tier 3: the zygote's reaper (a process of the throwaway uid that kills every other after each test)
+        self.reaper_pid: int | None = None
         self._start()
         if not self.isolated and not allow_unsandboxed:
             self.close()
@@ -492,6 +494,7 @@ class ForkServerSandbox(Sandbox):
                     self._holder[0] = None
                     zygote.close("graceful")
                     self.restarts += 1
+                self.reaper_pid = reply.get("reaper") if isinstance(reply.get("reaper"), int) else None  # type: ignore[assignment]
                 drain(side, records, SIDE_LIMIT)  # what is left: every writer is gone by now
                 return self._result(reply, fds, limits, nonce, mode, bytes(records))
             except OSError as exc:

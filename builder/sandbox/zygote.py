@@ -105,6 +105,9 @@ class Zygote:
         #: how the user namespace's ids were mapped ("privileged", "newuidmap", "one uid"), and the host uid programs get
         self.id_map = ""
         self.host_uid: int | None = None
+        #: tier 3: the child that kills every process of the throwaway uid after each test, and its pipes
+        self.reaper: int | None = None
+        self.reaper_io: tuple[int, int] = (-1, -1)
         self.map_error = ""
         self.gid = self.uid
 
@@ -528,6 +531,8 @@ class Zygote:
         dirty = ended or self._clean_up(scratch)
         if dirty:
             reply["replace"] = dirty
+        if self.reaper is not None:
+            reply["reaper"] = self.reaper
         return reply
 
     def _clean_up(self, scratch: str) -> str | None:
@@ -585,32 +590,125 @@ class Zygote:
         return None
 
     def _kill_uid(self) -> str | None:
-        """No PID namespace: a killer takes the test's uid (used by nothing else) and calls ``kill(-1, SIGKILL)`` once —
-        the kernel walks every process under one lock, and a fork racing with it fails — then we reap every orphan (we
-        are a child subreaper). Looping on kill until ESRCH would spin forever on the test's zombies, which only we
-        reap."""
-        killer = os.fork()
-        if killer == 0:
-            try:
-                os.setresgid(self.gid, self.gid, self.gid)
-                os.setresuid(self.uid, self.uid, self.uid)
+        """No PID namespace: every process of the test's uid (used by nothing else) is killed with one ``kill(-1,
+        SIGKILL)`` made as that uid — the kernel walks every process under one lock, and a fork racing with it fails —
+        then we reap them all: as a child subreaper we are the parent of every process of the test that is left, so
+        when our only child is the reaper, none is. The kill is made by that reaper, which keeps the uid between tests
+        (a pipe round trip; forking a killer per test costs ~10 ms); a program can neither signal it (Landlock ABI 6
+        scopes signals to the test) nor make it stall the next test: if it is gone or does not answer, a killer is
+        forked instead. (Looping on kill until ESRCH would never end: kill(-1) reports success while any process
+        exists, the test's zombies included.)"""
+        if self.reaper is None and self.features["uid"]:
+            self._start_reaper()
+        if self._reaper_ask(b"k") != b"k":
+            killer = os.fork()
+            if killer == 0:
                 try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            finally:
-                os._exit(0)
+                    os.setresgid(self.gid, self.gid, self.gid)
+                    os.setresuid(self.uid, self.uid, self.uid)
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                finally:
+                    os._exit(0)
         deadline = time.monotonic() + 10.0
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                while True:  # every zombie there is now
+                    pid, _ = os.waitpid(-1, os.WNOHANG)
+                    if not pid:
+                        break
+                    if pid == self.reaper:
+                        self._reaper_gone()
             except ChildProcessError:
                 return None
-            if pid:
-                continue
+            if self._children() <= {self.reaper}:
+                return None
             if time.monotonic() > deadline:
                 return "processes of the test could not be ended within 10 s"
-            time.sleep(0.0005)
+            time.sleep(0.0002)
+
+    def _children(self) -> set[int | None]:
+        """Our children, zombies included (/proc/<pid>/task/<pid>/children; a scan of /proc where it is missing)."""
+        me = os.getpid()
+        try:
+            fd = os.open(f"{me}/task/{me}/children", os.O_RDONLY, dir_fd=self.proc_fd)
+            try:
+                return {int(p) for p in _read_all_fd(fd).split()}
+            finally:
+                os.close(fd)
+        except (OSError, TypeError):
+            found: set[int | None] = set()
+            for entry in os.listdir(self.proc_fd if self.proc_fd is not None else "/proc"):
+                if entry.isdigit():
+                    try:
+                        fd = os.open(f"{entry}/stat", os.O_RDONLY, dir_fd=self.proc_fd)
+                        try:
+                            stat = os.read(fd, 4096)
+                        finally:
+                            os.close(fd)
+                        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == me:
+                            found.add(int(entry))
+                    except (OSError, ValueError):
+                        continue
+            return found
+
+    def _start_reaper(self) -> None:
+        """The reaper: our child, holding the throwaway uid, that kills every other process of it on request (``k``);
+        it dies with us."""
+        cmd_r, cmd_w = os.pipe()
+        ans_r, ans_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.dup2(cmd_r, 0)
+                os.dup2(ans_w, 1)
+                isolation.close_from(2)
+                os.setsid()
+                os.setresgid(self.gid, self.gid, self.gid)
+                os.setresuid(self.uid, self.uid, self.uid)
+                isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setresuid, which clears it
+                while os.read(0, 1) == b"k":  # EOF when the zygote is gone
+                    try:
+                        os.kill(-1, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    os.write(1, b"k")
+            finally:
+                os._exit(0)
+        os.close(cmd_r)
+        os.close(ans_w)
+        self.reaper, self.reaper_io = pid, (cmd_w, ans_r)
+
+    def _reaper_ask(self, request: bytes) -> bytes | None:
+        if self.reaper is None:
+            return None
+        cmd_w, ans_r = self.reaper_io
+        try:
+            os.write(cmd_w, request)
+            ready, _, _ = select.select([ans_r], [], [], 1.0)
+            answer = os.read(ans_r, 1) if ready else b""
+        except OSError:
+            answer = b""
+        if not answer:  # killed by a test (before Landlock ABI 6), or stopped: a new one after this test
+            self._reaper_gone(kill=True)
+            return None
+        return answer
+
+    def _reaper_gone(self, kill: bool = False) -> None:
+        """Forget the reaper (killed first when it stopped answering; reaped with the test's processes)."""
+        if self.reaper is not None and kill:
+            try:
+                os.kill(self.reaper, signal.SIGKILL)
+            except OSError:
+                pass
+        for fd in self.reaper_io:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.reaper, self.reaper_io = None, (-1, -1)
 
     def _wait(self, pid: int, snap: cgroups.Snapshot | None, cpu_limit: float, wall_limit: float, started: float):  # type: ignore[no-untyped-def]
         pidfd = os.pidfd_open(pid)
@@ -723,7 +821,8 @@ class Zygote:
             pass
         max_processes = int(limits["max_processes"])
         if self.features["uid"]:
-            _setrlimit(resource.RLIMIT_NPROC, max_processes, max_processes)
+            nproc = max_processes + (1 if not self.features["pidns"] else 0)  # tier 3: the reaper holds the uid too
+            _setrlimit(resource.RLIMIT_NPROC, nproc, nproc)
             try:
                 os.setgroups([])
             except OSError:  # a user namespace whose setgroups is denied: the groups are not ours to change
@@ -1247,6 +1346,13 @@ def main(config: dict[str, object], sock: socket.socket) -> None:
     try:
         zygote.serve()
     finally:
+        if zygote.reaper is not None:  # gone before we are: nothing of the throwaway uid outlives the sandbox
+            reaper = zygote.reaper
+            zygote._reaper_gone(kill=True)
+            try:
+                os.waitpid(reaper, 0)
+            except ChildProcessError:
+                pass
         if zygote.cg is not None:  # also when the supervisor died without closing us
             try:
                 zygote.cg.close()

@@ -80,4 +80,5 @@ def program_processes(box: object) -> list[int]:
                 pid = stack.pop()
                 found.add(pid)
                 stack += children.get(pid, [])
+    found.discard(getattr(box, "reaper_pid", None))  # tier 3: the zygote's own process of the uid (it kills the others)
     return sorted(pid for pid in found if table.get(pid, {}).get("State", "Z")[:1] not in ("Z", "X"))

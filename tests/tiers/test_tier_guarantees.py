@@ -223,7 +223,8 @@ def test_tier3_closes_what_has_no_namespace(box: ForkServerSandbox) -> None:
         import os, socket, sys, subprocess
         out = {{}}
         for name, attempt in (("proc", lambda: os.listdir("/proc")), ("etc", lambda: open("/etc/hostname").read()),
-                              ("tmp", lambda: open("/tmp/x", "w")), ("shm", lambda: open("/dev/shm/x", "w")),
+                              ("tmp", lambda: open("/tmp/builder-tier3-{os.getpid()}", "w")),
+                              ("shm", lambda: open("/dev/shm/builder-tier3-{os.getpid()}", "w")),
                               ("repo", lambda: os.listdir({repo!r})), ("socket", lambda: socket.socket())):
             try:
                 attempt()
