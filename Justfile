@@ -46,9 +46,13 @@ card-check name="demo":
 problems kind out *args:
     {{builder}} problems --source {{kind}} --out {{out}} {{args}}
 
-# Print the sandbox's isolation level and run hostile probes through it
+# Print the sandbox's isolation tier and level and run hostile probes through it
 sandbox-check *args:
     {{builder}} sandbox-check {{args}}
+
+# As root: the sandbox's tests and the data packs again at tier 2 (a user made for the run) and tier 3 (a default container)
+test-tiers:
+    bash tests/tiers/ci.sh
 
 # All benchmarks, each side by side with its baseline in the same run (sandbox, generate, card)
 bench: _cpu-env
