@@ -24,13 +24,24 @@ class _UserErrorExit(click.ClickException):
 
 
 class BuilderGroup(click.Group):
-    """Turns the library's :class:`UserError` into Click's one-line error with exit code 2."""
+    """Turns the library's :class:`UserError` into Click's one-line error with exit code 2; lists commands with their
+    whole first line of help (Click would cut it with "..." to fit one terminal line)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except UserError as exc:
             raise _UserErrorExit(exc.format_message()) from None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.short_help or (command.help or "").strip().split("\n\n")[0].replace("\n", " ")))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def setting_type(model: Any, name: str) -> click.ParamType | type:
@@ -86,8 +97,24 @@ def override_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(cls=BuilderGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="builder")
-def cli() -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the closing summary.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show the libraries' own messages and progress bars (vLLM, datasets, transformers).")
+def cli(quiet: bool, verbose: bool) -> None:
     """Build execution-verified code-reasoning datasets (SFT + DPO) on the Hugging Face stack."""
+    if quiet and verbose:
+        raise click.UsageError("-q and -v exclude each other")
+    set_verbosity(0 if quiet else 2 if verbose else 1)
+
+
+def set_verbosity(level: int) -> None:
+    """How much a run prints: ``builder.core.progress.VERBOSITY`` (0 ``-q``, 1 default, 2 ``-v``), and
+    ``BUILDER_VERBOSITY`` for processes a run starts."""
+    import os
+
+    from builder.core import progress
+
+    progress.VERBOSITY = level
+    os.environ["BUILDER_VERBOSITY"] = str(level)
 
 
 # --- commands are registered below; keep each one thin ---------------------------------------
@@ -221,7 +248,8 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
 @override_options
 @click.option("--dist-dir", default="dist", show_default=True, type=click.Path(file_okay=False), help="Where dist/<name>/ goes.")
 @click.option("--work-dir", default="work", show_default=True, type=click.Path(file_okay=False), help="Where caches (work/<name>/) go.")
-def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: object) -> None:
+@click.option("--dry-run", is_flag=True, help="Check everything up to the engine (recipe, problems, model path, sandbox), print the plan and the work it would take; start no engine, write nothing.")
+def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool, **overrides: object) -> None:
     """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
     from builder.core.recipe import apply_overrides, load_recipe
     from builder.generate.backends import check_model
@@ -231,6 +259,12 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
     for note in notes:
         click.echo(note, err=True)
     check_model(recipe.model)  # a missing model folder fails here, in one line, before anything loads or starts
+    if dry_run:
+        from builder.dry_run import dry_run as check_build
+
+        for line in check_build(recipe).lines(dist_dir, work_dir):
+            click.echo(line)
+        return
     result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
     for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{verdict:>15} {count}")
@@ -245,6 +279,18 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, **overrides: o
 
 def _sentence(text: str | None) -> str:
     return (text or "")[:1].upper() + (text or "")[1:]
+
+
+@cli.command("recipes")
+def recipes_command() -> None:
+    """List the recipes that ship with builder (recipes/*.toml): what each builds, from what, with which model."""
+    from builder.core.recipe import shipped_recipes
+
+    found = shipped_recipes()
+    if not found:
+        raise UserError("no recipes found (they ship in the recipes/ folder of a checkout)")
+    for line in found:
+        click.echo(line)
 
 
 @cli.command("problems")

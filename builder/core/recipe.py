@@ -13,6 +13,7 @@ repository root.
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -240,4 +241,41 @@ def to_toml(data: Mapping[str, Any]) -> str:
     return tomli_w.dumps(dict(data))
 
 
-__all__ = ["Override", "Recipe", "Settings", "apply_overrides", "load_recipe", "override_fields", "parse_recipe", "to_toml"]
+# --- the recipes that ship with builder ----------------------------------------------------------------------------
+
+
+def recipe_folders() -> list[Path]:
+    """Where shipped recipes are: ``recipes/`` of the checkout builder runs from, and of the current directory."""
+    folders = [Path(__file__).resolve().parents[2] / "recipes", Path.cwd() / "recipes"]
+    out: list[Path] = []
+    for folder in folders:
+        if folder.is_dir() and all(folder.resolve() != f.resolve() for f in out):
+            out.append(folder)
+    return out
+
+
+def describe_recipe(path: Path) -> str:
+    """One line about a recipe file: its path, what it builds and from what (or why it does not load)."""
+    shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    comment = next((ln.lstrip("#").strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.startswith("#")), "")
+    try:
+        recipe = load_recipe(path)
+    except UserError as exc:
+        return f"{shown}: does not load: {exc.format_message()}"
+    sources = ", ".join(s.kind + (f" {s.subset}" if s.subset else "") for s in recipe.sources)
+    about = f" ({comment})" if comment else ""
+    return (
+        f"{shown}: dataset {recipe.name}{about}; sources: {sources}; model {recipe.model.path} "
+        f"({recipe.model.backend}), n {recipe.sampling.n}"
+    )
+
+
+def shipped_recipes() -> list[str]:
+    """One line per shipped recipe (:func:`describe_recipe`)."""
+    return [describe_recipe(path) for folder in recipe_folders() for path in sorted(folder.glob("*.toml"))]
+
+
+__all__ = [
+    "Override", "Recipe", "Settings", "apply_overrides", "describe_recipe", "load_recipe", "override_fields", "parse_recipe",
+    "shipped_recipes", "to_toml",
+]
