@@ -141,6 +141,7 @@ def _execution(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Verdicts file: .parquet or .jsonl.")
 @_execution
 @click.option("--split", default="train", show_default=True, help="Split to read from folders and Hub ids.")
+@click.option("--work-dir", default="work", show_default=True, type=click.Path(file_okay=False), help="Where finished verdict chunks are kept (work/verify/): the same command run again after a kill judges only the rest.")
 def verify(
     problems_spec: str,
     candidates_spec: str,
@@ -153,6 +154,7 @@ def verify(
     sandbox_kind: str,
     allow_unsandboxed: bool,
     split: str,
+    work_dir: str,
 ) -> None:
     """Extract, execute and judge candidate solutions against problems with tests."""
     from builder.verify import summary_lines
@@ -167,7 +169,7 @@ def verify(
         sandbox=sandbox_kind,
         allow_unsandboxed=allow_unsandboxed,
     )
-    report = run_verify(problems_spec, candidates_spec, out, config, split=split)
+    report = run_verify(problems_spec, candidates_spec, out, config, split=split, work_dir=work_dir)
     for line in summary_lines(report):
         click.echo(line)
     click.echo(f"wrote {report.candidates} verdicts to {report.out}")
@@ -251,9 +253,14 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
 @click.option("--dry-run", is_flag=True, help="Check everything up to the engine (recipe, problems, model path, sandbox), print the plan and the work it would take; start no engine, write nothing.")
 def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool, **overrides: object) -> None:
     """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
+    import os
+    import sys
+    from pathlib import Path
+
     from builder.core.recipe import apply_overrides, load_recipe
+    from builder.core.terminal import RunResources, run_output
     from builder.generate.backends import check_model
-    from builder.pipeline import build
+    from builder.pipeline import build, summary_lines
 
     recipe, notes = apply_overrides(load_recipe(recipe_path), overrides)
     for note in notes:
@@ -265,16 +272,31 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool,
         for line in check_build(recipe).lines(dist_dir, work_dir):
             click.echo(line)
         return
-    result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=lambda line: click.echo(line, err=True))
-    for verdict, count in sorted(result.verdicts.items(), key=lambda kv: (-kv[1], kv[0])):
-        click.echo(f"{verdict:>15} {count}")
-    if result.meta.limits is not None and result.meta.limits.time is not None:
-        from builder.judge.limits import limits_line
-
-        click.echo(limits_line(result.meta.limits.model_dump()))
-    if result.quarantined:
-        click.echo(f"quarantined {result.quarantined} problem rows: {result.quarantine_path}")
-    click.echo(f"wrote {result.candidates} judged candidates for {result.problems} problems to {result.dist_dir}")
+    work = Path(work_dir) / recipe.name
+    resources = RunResources(work)
+    cleaned = resources.clean_after_dead_run()
+    if cleaned:
+        click.echo(f"removed {len(cleaned)} shared-memory files a killed run of {recipe.name} left behind", err=True)
+    os.environ.update(resources.start())
+    log = work / "build.log"
+    try:
+        with run_output(log) as terminal:
+            echo = lambda line: terminal.write(line + "\n")  # noqa: E731
+            result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=echo, terminal=terminal, after_chunk=resources.update)
+    except KeyboardInterrupt:
+        resources.finish()
+        click.echo(f"interrupted: finished chunks are kept in {work}; the same command continues from them", err=True)
+        sys.exit(130)
+    except UserError:
+        resources.finish()
+        raise
+    except Exception as exc:
+        resources.finish()
+        raise UserError(f"the build failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} (details: {log})") from exc
+    resources.finish()
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo(f"log of the libraries: {log}", err=True)
 
 
 def _sentence(text: str | None) -> str:

@@ -1,16 +1,17 @@
 """The build job (``builder build``): recipe -> problems -> candidates -> extraction -> verdicts -> ``dist/<name>/``.
 
-Stages, each a ``datasets.Dataset`` in and out:
-
 1. :func:`builder.problems.stage.collect_problems`, the problems stage ``builder problems`` runs too: every
    ``[[sources]]`` table in order (bad rows quarantined with their reason into ``work/<name>/quarantine.jsonl`` and
    counted; a problem id an earlier source has is quarantined as a duplicate), then the recipe's ``[problems]``:
    deduplication and, with a benchmark, decontamination (counted in ``build.json`` and the card);
-2. :func:`builder.generate.stage.generate_stage` (chunked and cached under ``work/<name>/generate/``: a killed build
-   regenerates only the chunks that had not finished);
-3. :func:`builder.extract.extract_stage`;
-4. :func:`builder.judge.execute.execute_stage` (every candidate in the sandbox, ``[execution] workers`` processes);
-5. :func:`builder.dataset.dist.write_dist` writes the configs, charts, card and ``build.json``.
+2. then a stream: :func:`builder.generate.stage.generate_chunks` yields each chunk as soon as the engine finished it
+   (or reads it back from ``work/<name>/generate/``), :func:`builder.extract.extract_batch` splits reasoning and code,
+   and :class:`builder.judge.stream.ChunkedExecution` hands its candidates to the execution workers (one warm sandbox
+   each, candidates given out as workers free up) while the engine generates the next chunk. Each chunk's verdicts
+   are kept in ``work/<name>/execute/``: a build killed at any moment and run again redoes only the chunks that were
+   in flight in each stage;
+3. :func:`builder.dataset.dist.write_dist` writes the configs, charts, card and ``build.json`` from the judged
+   candidates (one memory-mapped table: the main process never holds every candidate in Python objects).
 
 The sandbox is set up before generation, so a machine that cannot run candidates safely fails in seconds, not after
 hours of sampling.
@@ -18,19 +19,33 @@ hours of sampling.
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
+
+from datasets import Features
 
 from builder.core import meta as build_metadata
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta, SourceRecord
+from builder.core.progress import Progress
+from builder.core.schema import EXTRACTION_FEATURES, GENERATION_FEATURES
 from builder.core.settings import Recipe
 from builder.dataset.dist import write_dist
 from builder.generate.base import Backend
-from builder.generate.stage import GenerationReport, generate_stage
+from builder.generate.stage import GenerationReport, generate_chunks
+from builder.judge.stream import ChunkedExecution, ExecutionReport, Intervals
 from builder.problems.stage import collect_problems
+
+#: chunks that may be waiting for the execution workers before the engine waits (memory stays bounded)
+MAX_PENDING_CHUNKS = 3
+#: the columns of a generated chunk once extracted: what the execution stage judges
+STREAM_FEATURES = Features({**GENERATION_FEATURES, **EXTRACTION_FEATURES})
 
 
 @dataclass
@@ -44,6 +59,10 @@ class BuildResult:
     quarantined: int = 0
     quarantine_path: Path | None = None
     generation: GenerationReport = field(default_factory=GenerationReport)
+    execution: ExecutionReport = field(default_factory=ExecutionReport)
+    times: StageTimes = field(default_factory=lambda: StageTimes())
+    #: seconds of execution that ran while the engine was generating (hidden behind generation)
+    hidden_s: float = 0.0
     meta: BuildMeta = field(default_factory=BuildMeta)
 
 
@@ -57,22 +76,32 @@ def build(
     work_root: str | Path = "work",
     backend: Backend | Callable[[], Backend] | None = None,
     echo: Callable[[str], None] = print,
+    terminal: TextIO | None = None,
+    after_chunk: Callable[[], None] | None = None,
+    max_pending: int = MAX_PENDING_CHUNKS,
 ) -> BuildResult:
-    """Run the whole build for a recipe and write ``<dist_root>/<name>/``."""
-    from builder.extract import extract_stage
-    from builder.judge.execute import execute_stage
+    """Run the whole build for a recipe and write ``<dist_root>/<name>/``.
+
+    The stages stream: every generated chunk is extracted and handed to the execution workers at once while the
+    engine generates the next one; the engine waits only when ``max_pending`` chunks are still being judged.
+    ``terminal`` is where the progress display goes (default: standard error); ``after_chunk`` is called after every
+    chunk (the command line notes the run's shared-memory files there).
+    """
+    from builder.extract import extract_batch
     from builder.judge.limits import limits_line, limits_report
     from builder.sandbox import make_sandbox
 
     dist_dir = Path(dist_root) / recipe.name
     work_dir = Path(work_root) / recipe.name
     work_dir.mkdir(parents=True, exist_ok=True)
+    times = StageTimes()
 
     config = recipe.execution
-    with make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed) as sandbox:
+    with times.stage("sandbox"), make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed) as sandbox:
         sandbox_info = dict(sandbox.describe())
 
-    collected = collect_problems(recipe.sources, recipe.problems)
+    with times.stage("problems"):
+        collected = collect_problems(recipe.sources, recipe.problems)
     problems, quarantine, sources = collected.problems, collected.quarantine, collected.source_records()
     quarantine_path = None
     if len(quarantine):
@@ -86,26 +115,105 @@ def build(
     echo(limits_line(limits))
 
     report = GenerationReport()
-    candidates = generate_stage(problems, recipe, work_dir / "generate", backend=backend, report=report)
-    echo(f"generation: {report.chunks} chunks ({report.generated} generated, {report.cached} from cache), {len(candidates)} candidates")
-    candidates = extract_stage(candidates)
-    execute_dir = work_dir / "execute"
-    execute_dir.mkdir(parents=True, exist_ok=True)
-    for stale in execute_dir.glob("cache-*.arrow"):  # a previous run's intermediate files (random fingerprints)
-        stale.unlink()
-    judged = execute_stage(candidates, problems, config, cache_file_name=str(execute_dir / "verdicts.arrow"))
-    meta = build_metadata.from_recipe(recipe, sources, sandbox_info, limits, collected.record())
-    write_dist(dist_dir, judged, problems, meta)
-    verdicts = Counter(judged["verdict"])
+    chunks = math.ceil(len(problems) / recipe.generation.chunk_size)
+    progress = Progress(len(problems) * recipe.sampling.n, chunks, stream=terminal)
+    generating = Intervals()
+    started = time.time()
+    stream = generate_chunks(problems, recipe, work_dir / "generate", backend=backend, report=report)
+    try:
+        with ChunkedExecution(problems, config, work_dir / "execute", STREAM_FEATURES, on_verdict=progress.judged) as execution:
+            progress.stage("generating")
+            while True:
+                begin = time.time()
+                try:
+                    key, records, origin = next(stream)
+                except StopIteration:
+                    break
+                if origin == "generated":
+                    generating.add(begin, time.time())
+                progress.chunk_generated()
+                if after_chunk is not None:
+                    after_chunk()
+                records.update(extract_batch(records))
+                execution.submit(execution.chunk_key(key, records["problem_id"]), records)
+                execution.wait_below(max_pending)  # back-pressure: memory stays bounded if execution falls behind
+            stream.close()  # the engine is shut down here, before the last chunks are judged
+            progress.stage("judging")
+            judged = execution.result()
+        times.add("generation", generating.total())
+        times.add("execution", execution.report.busy.total())
+        times.add("generation+execution", time.time() - started)
+        with times.stage("writing"):
+            progress.stage(f"writing {dist_dir}")
+            meta = build_metadata.from_recipe(recipe, sources, sandbox_info, limits, collected.record())
+            write_dist(dist_dir, judged, problems, meta)
+    finally:
+        stream.close()
+        progress.close()
+    hidden = execution.report.busy.overlap(generating)
     return BuildResult(
         dist_dir=dist_dir,
         work_dir=work_dir,
         problems=len(problems),
         candidates=len(judged),
-        verdicts=verdicts,
+        verdicts=Counter(judged["verdict"]),
         sources=sources,
         quarantined=len(quarantine),
         quarantine_path=quarantine_path,
         generation=report,
+        execution=execution.report,
+        times=times,
+        hidden_s=hidden,
         meta=meta,
     )
+
+
+class StageTimes:
+    """Seconds per stage, in the order they ran (for the closing summary)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.add(name, time.monotonic() - start)
+
+
+def summary_lines(result: BuildResult) -> list[str]:
+    """The closing summary of a build: rows per config, verdicts, time per stage, the sandbox and where it all is."""
+    from builder.core import taxonomy as T
+    from builder.dataset.stats import CONFIGS, config_sizes
+
+    rows = ", ".join(f"{name} {config_sizes(result.dist_dir, name)['rows']:,}" for name in CONFIGS)
+    verdicts = ", ".join(f"{v} {result.verdicts[v]}" for v in T.VERDICTS if result.verdicts.get(v))
+    seconds = result.times.seconds
+    wall = seconds.get("generation+execution", 0.0)
+    execution = seconds.get("execution", 0.0)
+    stages = ", ".join(
+        f"{name} {seconds[name]:.1f} s" for name in ("sandbox", "problems", "generation", "execution", "writing") if name in seconds
+    )
+    generation, execute = result.generation, result.execution
+    lines = [
+        f"{result.candidates:,} candidates for {result.problems:,} problems: {verdicts}",
+        f"configs: {rows}",
+        f"chunks: {generation.generated} generated and {generation.cached} read back; "
+        f"{execute.judged_chunks} judged and {execute.cached_chunks} read back (work/: {result.work_dir})",
+        f"time: {stages}; generation and execution together {wall:.1f} s wall"
+        + (f", {result.hidden_s / execution:.0%} of execution hidden behind generation" if execution > 0 else ""),
+        f"sandbox: {result.meta.sandbox.get('level', 'unknown')}",
+    ]
+    if result.meta.limits is not None and result.meta.limits.time is not None:
+        from builder.judge.limits import limits_line
+
+        lines.append(limits_line(result.meta.limits.model_dump()))
+    if result.quarantined:
+        lines.append(f"quarantined {result.quarantined} problem rows: {result.quarantine_path}")
+    lines.append(f"wrote {result.dist_dir}")
+    return lines

@@ -1,7 +1,14 @@
-"""The verify job: extract, execute and judge candidates a user already has, against problems with tests."""
+"""The verify job: extract, execute and judge candidates a user already has, against problems with tests.
+
+Execution goes through the same chunked, resumable path as a build (:mod:`builder.judge.stream`): candidates are
+judged in chunks of ``chunk_size`` by a pool of workers that take candidates as they free up, and every finished
+chunk's verdicts are kept in the work folder, so running the same command again after a kill judges only what had
+not finished.
+"""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +16,9 @@ from pathlib import Path
 from datasets import Dataset, concatenate_datasets
 
 from builder.core import taxonomy as T
+from builder.core.caching import fingerprint
 from builder.core.errors import UserError
+from builder.core.progress import Progress
 from builder.core.schema import CANDIDATE_FEATURES
 from builder.core.settings import ExecutionSettings
 from builder.core.tables import (
@@ -18,8 +27,11 @@ from builder.core.tables import (
     quarantine_rows,
     write_table,
 )
-from builder.judge.execute import execute_stage
 from builder.judge.limits import limits_line, limits_report
+from builder.judge.stream import ChunkedExecution
+
+#: candidates per cached verdict chunk
+CHUNK = 64
 
 
 @dataclass
@@ -27,6 +39,12 @@ class VerifyReport:
     out: Path
     candidates: int
     counts: Counter[str]
+    #: chunks judged in this run, and read back from the work folder
+    judged_chunks: int = 0
+    cached_chunks: int = 0
+    #: wall seconds of execution, and the workers' summed judging seconds
+    execution_s: float = 0.0
+    worker_s: float = 0.0
     quarantined: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
     quarantine_path: Path | None = None
@@ -66,6 +84,8 @@ def verify(
     out: str | Path,
     config: ExecutionSettings,
     split: str = "train",
+    work_dir: str | Path = "work",
+    chunk_size: int = CHUNK,
 ) -> VerifyReport:
     """Judge every candidate and write one verdict row per candidate to ``out`` (.parquet or .jsonl)."""
     from builder.extract import extract_stage
@@ -87,7 +107,19 @@ def verify(
     wanted = set(candidates.unique("problem_id"))
     judged_problems = problems.select_columns(["problem_id", "time_limit", "memory_limit"])
     limits = limits_report((p for p in judged_problems if p["problem_id"] in wanted), config)
-    judged = execute_stage(extract_stage(candidates), problems, config)
+    extracted = extract_stage(candidates)
+    started = time.monotonic()
+    with Progress(len(extracted)) as progress, ChunkedExecution(
+        problems, config, Path(work_dir) / "verify", extracted.features, on_verdict=progress.judged
+    ) as execution:
+        for start in range(0, len(extracted), chunk_size):
+            rows = extracted[start : start + chunk_size]
+            key = execution.chunk_key(
+                fingerprint("candidates", rows["candidate_id"], rows["solution"], rows["extraction"]), rows["problem_id"]
+            )
+            execution.submit(key, rows)
+        judged = execution.result()
+    report_exec = execution.report
     columns = [c for c in CANDIDATE_FEATURES if c in judged.column_names]
     if any(label is not None for label in judged["label"]):
         columns.append("label")
@@ -97,7 +129,11 @@ def verify(
     quarantine = [q for q in (problem_quarantine, candidate_quarantine) if len(q)]
     if len(unknown):
         quarantine.append(quarantine_rows(unknown, "candidates", "unknown problem_id", "candidate_id"))
-    report = VerifyReport(out=out, candidates=len(judged), counts=Counter(judged["verdict"]), limits=limits)
+    report = VerifyReport(
+        out=out, candidates=len(judged), counts=Counter(judged["verdict"]), limits=limits,
+        judged_chunks=report_exec.judged_chunks, cached_chunks=report_exec.cached_chunks,
+        execution_s=time.monotonic() - started, worker_s=report_exec.worker_s,
+    )
     if quarantine:
         merged: Dataset = concatenate_datasets(quarantine)
         report.quarantined = len(merged)
@@ -119,6 +155,9 @@ def summary_lines(report: VerifyReport) -> list[str]:
     lines.append(f"{'total':<15}{total:>8}")
     if report.limits:
         lines.append(limits_line(report.limits))
+    if report.cached_chunks:
+        lines.append(f"{report.cached_chunks} of {report.cached_chunks + report.judged_chunks} chunks read back from an earlier run")
+    lines.append(f"execution: {report.execution_s:.1f} s wall, workers busy {report.worker_s:.1f} s")
     if report.quarantined:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in report.quarantine_reasons.most_common())
         lines.append(f"quarantined {report.quarantined} input rows ({reasons}) -> {report.quarantine_path}")

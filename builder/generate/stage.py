@@ -14,7 +14,7 @@ engine's generated token ids). The reasoning split is added by :func:`builder.ex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,13 +112,17 @@ class _ChunkGenerator:
 
     def __call__(self, batch: dict[str, list[Any]], indices: list[int]) -> dict[str, list[Any]]:
         chunk = indices[0] // self.recipe.generation.chunk_size
-        key = self.keys[chunk]
+        return self.chunk(self.keys[chunk], batch)[0]
+
+    def chunk(self, key: str, batch: Mapping[str, list[Any]]) -> tuple[dict[str, list[Any]], str]:
+        """One chunk's candidate records, read back or generated, and which ("cached" or "generated")."""
         ids = list(batch["problem_id"])
         expected = len(ids) * self.recipe.sampling.n
         records = self.cache.load(key)
         if records is not None and len(records["candidate_id"]) == expected:
             self.cache.log("cached", key, len(ids), expected)
             self.report.cached += 1
+            origin = "cached"
         else:
             requests = [
                 Request(messages=_messages(self.recipe, row), seed=request_seed(self.recipe.seed, row["problem_id"]))
@@ -129,8 +133,46 @@ class _ChunkGenerator:
             self.cache.save(key, records)
             self.cache.log("generated", key, len(ids), expected)
             self.report.generated += 1
+            origin = "generated"
         self.report.candidates += expected
-        return records
+        return records, origin
+
+
+def _factory(recipe: Recipe, backend: Backend | Callable[[], Backend] | None) -> tuple[Callable[[], Backend], bool]:
+    """How to get the backend, and whether the stage owns (and closes) it."""
+    if backend is None:
+        return (lambda: make_backend(recipe.model, recipe.seed)), True
+    if hasattr(backend, "generate"):
+        started = backend
+        return (lambda: started), False  # type: ignore[return-value]
+    return backend, True  # type: ignore[return-value]
+
+
+def generate_chunks(
+    problems: Dataset,
+    recipe: Recipe,
+    cache_dir: str | Path,
+    *,
+    backend: Backend | Callable[[], Backend] | None = None,
+    report: GenerationReport | None = None,
+) -> Iterator[tuple[str, dict[str, list[Any]], str]]:
+    """The streaming form of :func:`generate_stage`: ``(chunk key, candidate records, "generated" | "cached")`` for
+    every chunk in order, each as soon as it exists, so the next stage can start on it while the engine generates
+    the following one. The same chunks, keys and cache as :func:`generate_stage`."""
+    cache = ChunkCache(Path(cache_dir), FEATURES)
+    report = report if report is not None else GenerationReport()
+    keys = plan_chunks(problems, recipe)
+    report.chunks, report.keys = len(keys), keys
+    factory, owned = _factory(recipe, backend)
+    fn = _ChunkGenerator(recipe, keys, cache, factory, report)
+    columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
+    try:
+        for key, batch in zip(keys, problems.select_columns(columns).iter(batch_size=recipe.generation.chunk_size)):
+            records, origin = fn.chunk(key, batch)
+            yield key, records, origin
+    finally:
+        if owned and fn.started is not None:
+            fn.started.close()
 
 
 def generate_stage(
@@ -152,14 +194,7 @@ def generate_stage(
     report = report if report is not None else GenerationReport()
     keys = plan_chunks(problems, recipe)
     report.chunks, report.keys = len(keys), keys
-    factory: Callable[[], Backend]
-    if backend is None:
-        factory, owned = (lambda: make_backend(recipe.model, recipe.seed)), True
-    elif hasattr(backend, "generate"):
-        started = backend
-        factory, owned = (lambda: started), False  # type: ignore[assignment, return-value]
-    else:
-        factory, owned = backend, True  # type: ignore[assignment]
+    factory, owned = _factory(recipe, backend)
     fn = _ChunkGenerator(recipe, keys, cache, factory, report)
     columns = [c for c in _PROMPT_COLUMNS if c in problems.column_names]
     key = fingerprint("generate", recipe.model, recipe.sampling, recipe.prompt, recipe.seed, recipe.generation, keys)

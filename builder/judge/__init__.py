@@ -1,1 +1,1 @@
-"""Judging: each test as a program for the sandbox (``harness``), output comparison (``compare``), verdicts in the taxonomy's order (``verdict``), and the execution stage over all candidates (``execute``)."""
+"""Judging: each test as a program for the sandbox (``harness``), output comparison (``compare``), verdicts in the taxonomy's order (``verdict``), per-test limits (``limits``), one candidate judged (``execute``), the execution workers (``pool``) and the chunked, resumable execution stage (``stream``)."""

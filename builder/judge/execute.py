@@ -1,20 +1,16 @@
-"""The execution map: every candidate runs against its problem's tests in a sandbox, in parallel.
+"""Judging one candidate: every test of its problem run in a sandbox, each run turned into a verdict, the first failing
+test deciding the candidate's.
 
-``execute_stage`` is a ``datasets.map(num_proc=workers)`` over candidates. Each worker process creates its own
-sandbox (for the fork-server: one warm zygote per worker) on first use and keeps it for all its candidates. The
-worker, not the sandbox, holds the expected outputs: a program only ever receives its code and its stdin.
+:func:`judge_candidate` is what an execution worker (:mod:`builder.judge.pool`) does for each candidate; the caller,
+not the sandbox, holds the expected outputs: a program only ever receives its code and its stdin.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
 from typing import Any
 
-from datasets import Dataset, Features
 
 from builder.core import taxonomy as T
-from builder.core.schema import CONTEXT_FEATURES, VERDICT_FEATURES
 from builder.core.settings import ExecutionSettings
 from builder.judge.compare import tokens_match
 from builder.judge.harness import program_for_test
@@ -25,47 +21,11 @@ from builder.judge.verdict import (
     checker_accepts,
     run_verdict,
 )
-from builder.sandbox import Sandbox, make_sandbox
+from builder.sandbox import Sandbox
 from builder.sandbox.base import Limits, RunResult
 
 HEAD = 200
 STDERR_TAIL = 1000
-
-
-# --- per-worker state ------------------------------------------------------------------------------
-
-_STATE: dict[str, Any] = {}
-
-
-def _worker_state(config: ExecutionSettings) -> dict[str, Any]:
-    """This process's sandbox and problem index (reset in a forked child: never share a parent's zygote)."""
-    if _STATE.get("pid") != os.getpid():
-        _STATE.clear()
-        _STATE["pid"] = os.getpid()
-    if _STATE.get("config") != config:
-        old = _STATE.pop("sandbox", None)
-        if old is not None:
-            old.close()
-        sandbox = make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed)
-        atexit.register(sandbox.close)
-        _STATE.update(config=config, sandbox=sandbox)
-    return _STATE
-
-
-def _problem(problems: Dataset, problem_id: str) -> dict[str, Any] | None:
-    key = ("index", problems._fingerprint)
-    index = _STATE.get(key)
-    if index is None:
-        index = {pid: i for i, pid in enumerate(problems["problem_id"])}
-        _STATE[key] = index
-    cached = _STATE.get("last_problem")
-    if cached is not None and cached["problem_id"] == problem_id:
-        return cached
-    if problem_id not in index:
-        return None
-    row = problems[index[problem_id]]
-    _STATE["last_problem"] = row
-    return row
 
 
 # --- judging one candidate ---------------------------------------------------------------------------
@@ -156,46 +116,3 @@ def judge_candidate(solution: str | None, problem: dict[str, Any], sandbox: Sand
         test_verdicts=verdicts,
     )
     return result
-
-
-def _execute_row(row: dict[str, Any], problems: Dataset, config_dict: dict[str, Any]) -> dict[str, Any]:
-    config = ExecutionSettings(**config_dict)
-    state = _worker_state(config)
-    problem = _problem(problems, row["problem_id"])
-    if problem is None:  # callers quarantine unknown problem ids first; this is a guard
-        raise KeyError(f"unknown problem_id {row['problem_id']}")
-    solution = row["solution"] if row.get("extraction") != T.NO_CODE else None
-    out = judge_candidate(solution, problem, state["sandbox"], config)
-    out["source"] = problem.get("source")
-    out["difficulty"] = problem.get("difficulty")
-    return out
-
-
-def execute_stage(
-    candidates: Dataset,
-    problems: Dataset,
-    config: ExecutionSettings,
-    *,
-    new_fingerprint: str | None = None,
-    cache_file_name: str | None = None,
-) -> Dataset:
-    """Add the verdict columns to ``candidates`` (which must have ``solution`` and ``extraction``).
-
-    Every candidate's ``problem_id`` must exist in ``problems``. Without a fingerprint the result is never taken from
-    a cache (a cached verdict could come from an older executor).
-    """
-    drop = [c for c in (*VERDICT_FEATURES, *CONTEXT_FEATURES) if c in candidates.column_names]
-    if drop:
-        candidates = candidates.remove_columns(drop)
-    features = Features({**candidates.features, **VERDICT_FEATURES, **CONTEXT_FEATURES})
-    num_proc = max(1, min(config.workers, len(candidates)))
-    return candidates.map(
-        _execute_row,
-        fn_kwargs={"problems": problems, "config_dict": config.model_dump()},
-        features=features,
-        num_proc=num_proc if num_proc > 1 else None,
-        desc="Executing candidates",
-        load_from_cache_file=new_fingerprint is not None,
-        new_fingerprint=new_fingerprint,
-        cache_file_name=cache_file_name,
-    )

@@ -1,0 +1,180 @@
+"""The execution workers: processes with one warm sandbox each, handed one candidate at a time as they free up.
+
+A worker starts once (a fresh interpreter, ``spawn``: safe beside a GPU engine in the parent), opens the problems
+table (an Arrow file, memory-mapped: every worker shares the page cache) and keeps one sandbox (for the fork-server:
+one warm zygote) for all its candidates. The parent submits candidates one by one and gets each verdict back as soon
+as it is ready: no candidate waits behind a pre-cut shard while a worker idles (``datasets.map(num_proc)`` cuts the
+input into fixed contiguous shards). The worker, not the sandbox, holds the expected outputs: a program only ever
+receives its code and its stdin.
+
+A worker that dies (killed, out of memory) is replaced and its candidates are judged again; a candidate that kills
+its worker twice is a ``sandbox_error`` (the executor failed, not the model). Workers ignore SIGINT: an interrupt is
+the parent's to handle, and it ends them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from builder.core import taxonomy as T
+from builder.core.settings import ExecutionSettings
+
+#: the candidate columns a worker needs
+TASK_COLUMNS = ("candidate_id", "problem_id", "solution", "extraction")
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(settings: dict[str, Any], problems_path: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from datasets import Dataset
+
+    from builder.sandbox import make_sandbox
+
+    config = ExecutionSettings(**settings)
+    problems = Dataset.from_file(problems_path)
+    _WORKER.update(
+        config=config,
+        problems=problems,
+        index={pid: i for i, pid in enumerate(problems["problem_id"])},
+        sandbox=make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed),
+    )
+    import atexit
+
+    atexit.register(_WORKER["sandbox"].close)
+
+
+def _judge(task: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
+    """One candidate's verdict columns, and when the worker started and ended it (wall clock, for the summary)."""
+    from builder.judge.execute import judge_candidate
+
+    started = time.time()
+    problem = _WORKER["problems"][_WORKER["index"][task["problem_id"]]]
+    solution = task["solution"] if task.get("extraction") != T.NO_CODE else None
+    out = judge_candidate(solution, problem, _WORKER["sandbox"], _WORKER["config"])
+    out["source"] = problem.get("source")
+    out["difficulty"] = problem.get("difficulty")
+    return out, started, time.time()
+
+
+def _lost(error: BaseException) -> dict[str, Any]:
+    """The verdict of a candidate whose worker died twice under it: the executor failed."""
+    return {
+        "verdict": T.SANDBOX_ERROR, "tests_passed": 0, "tests_total": 0, "test_pass_rate": 0.0, "test_verdicts": [],
+        "first_failed_test": -1, "failed_expected_head": None, "failed_actual_head": None,
+        "failed_stderr_tail": f"the execution worker died: {type(error).__name__}: {error}"[:1000], "exception": None,
+        "max_cpu_s": 0.0, "max_wall_s": 0.0, "peak_memory_mb": 0.0, "source": None, "difficulty": None,
+    }
+
+
+Done = Callable[[Any, dict[str, Any], float, float], None]
+
+
+class ExecutionPool:
+    """``workers`` processes judging candidates; :meth:`submit` returns at once, ``done(tag, verdict, start, end)`` is
+    called (in a background thread) when the candidate is judged."""
+
+    def __init__(self, settings: ExecutionSettings, problems_path: Path, workers: int | None = None) -> None:
+        self.settings = settings
+        self.problems_path = str(problems_path)
+        self.workers = max(1, workers or settings.workers)
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._attempts: dict[int, int] = {}
+        self._outstanding = 0
+        self._idle = threading.Condition(self._lock)
+        self._closed = False
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.settings.model_dump(), self.problems_path),
+            )
+        return self._executor
+
+    def submit(self, task: dict[str, Any], tag: Any, done: Done) -> None:
+        with self._lock:
+            self._outstanding += 1
+        self._send(task, tag, done, attempt=1)
+
+    def _send(self, task: dict[str, Any], tag: Any, done: Done, attempt: int) -> None:
+        with self._lock:
+            executor = self._pool()
+        try:
+            future = executor.submit(_judge, task)
+        except (BrokenProcessPool, RuntimeError) as exc:
+            self._replace(executor)
+            self._retry(task, tag, done, attempt, exc)
+            return
+        future.add_done_callback(lambda f: self._finished(f, task, tag, done, attempt, executor))
+
+    def _finished(self, future: Future, task: dict[str, Any], tag: Any, done: Done, attempt: int, executor: ProcessPoolExecutor) -> None:
+        try:
+            verdict, started, ended = future.result()
+        except BrokenProcessPool as exc:  # a worker died: every candidate in flight comes back here
+            self._replace(executor)
+            self._retry(task, tag, done, attempt, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - judging itself failed: reported as the executor's failure
+            verdict, started, ended = _lost(exc), time.time(), time.time()
+        self._complete(tag, done, verdict, started, ended)
+
+    def _retry(self, task: dict[str, Any], tag: Any, done: Done, attempt: int, error: BaseException) -> None:
+        if self._closed:
+            return
+        if attempt >= 2:
+            now = time.time()
+            self._complete(tag, done, _lost(error), now, now)
+        else:
+            self._send(task, tag, done, attempt + 1)
+
+    def _complete(self, tag: Any, done: Done, verdict: dict[str, Any], started: float, ended: float) -> None:
+        try:
+            done(tag, verdict, started, ended)
+        finally:
+            with self._lock:
+                self._outstanding -= 1
+                self._idle.notify_all()
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted candidate is judged; False on timeout."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
+
+    def close(self, *, cancel: bool = False) -> None:
+        """End the workers (and their sandboxes). ``cancel``: drop what is still queued (an interrupt)."""
+        self._closed = True
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            if cancel:
+                for process in list(getattr(executor, "_processes", {}).values()):
+                    try:
+                        os.kill(process.pid, signal.SIGTERM)
+                    except (ProcessLookupError, OSError):
+                        pass
+            executor.shutdown(wait=True, cancel_futures=cancel)
+
+    def __enter__(self) -> ExecutionPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(cancel=exc[0] is not None)
