@@ -2,7 +2,7 @@
 
 Nothing here is executed: the verdict columns are drawn from a seeded generator with plausible rates (pass rate
 falling with difficulty, wrong answers the most common rejection, a rare sandbox error). The output has exactly
-``CANDIDATE_FEATURES`` / ``PROBLEM_FEATURES``, so it can stand in for the output of ``execute_stage``.
+``CANDIDATE_FEATURES`` / ``PROBLEM_FEATURES``, so it can stand in for the judged candidates of the execution stage.
 """
 
 from __future__ import annotations
