@@ -120,3 +120,74 @@ def test_collect_keeps_the_solutions_of_kept_problems_only(tmp_path: Path) -> No
     local.write_text(__import__("json").dumps({**product, "problem_id": "mine/0"}) + "\n")
     merged = collect_problems([SourceSettings(kind="local", path=str(local)), SourceSettings(kind="taco", path=taco)])
     assert "taco/train/0" not in merged.problems["problem_id"] and len(merged.solutions) == 0
+
+
+# --- near-duplicates: MinHash LSH -----------------------------------------------------------------------------------
+
+REWORDINGS = [("Find", "Determine"), ("Print", "Output"), ("positive integers", "positive whole numbers"), ("satisfy", "meet")]
+
+
+def _reworded(text: str) -> str:
+    for old, new in REWORDINGS:
+        text = text.replace(old, new)
+    return text
+
+
+def _lcb() -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (FIXTURES / "lcb" / "problems.jsonl").read_text().splitlines()]
+
+
+def test_reworded_near_duplicate_merged_unrelated_kept() -> None:
+    from builder.problems.dedup import near_dedup_problems
+
+    lcb = _lcb()
+    target = lcb[2]  # abc373_c; the rewording leaves 94% of its word 5-grams
+    copy = _reworded(target["problem"])
+    assert copy != target["problem"] and statement_hash(copy) != statement_hash(target["problem"])  # the exact hash misses it
+    rows = [(p["problem_id"], "atcoder", p["problem"]) for p in lcb] + [("copy-1", "mirror", copy), ("other", "mirror", "Sort the array and print it.")]
+    result = near_dedup_problems(_problems(rows), threshold=0.7)
+    assert result.merged == 1 and result.groups == 1
+    kept = {r["problem_id"]: r for r in result.problems}
+    assert "copy-1" not in kept and "other" in kept and len(kept) == len(lcb) + 1
+    assert kept[target["problem_id"]]["near_duplicates"] == ["copy-1"]
+    assert all(r["near_duplicates"] is None for pid, r in kept.items() if pid != target["problem_id"])
+    (reason,) = result.duplicates["reason"]
+    assert reason.startswith(f"near-duplicate of {target['problem_id']} (atcoder): estimated Jaccard 0.9") and reason.endswith(">= 0.7 of word 5-grams")
+    assert dict(result.pairs) == {"atcoder <- mirror": 1}
+
+
+def test_near_duplicate_threshold_decides() -> None:
+    from builder.problems.dedup import near_dedup_problems
+
+    lcb = _lcb()
+    rows = [("a", "x", lcb[2]["problem"]), ("b", "y", _reworded(lcb[2]["problem"]))]
+    assert near_dedup_problems(_problems(rows), threshold=0.7).merged == 1
+    assert near_dedup_problems(_problems(rows), threshold=0.99).merged == 0
+
+
+def test_distinct_problems_of_one_contest_family_stay_apart() -> None:
+    """The lcb fixture's 12 AtCoder problems share the platform's boilerplate, not their statements."""
+    from builder.problems.dedup import near_dedup_problems
+
+    result = near_dedup_problems(_problems([(p["problem_id"], "atcoder", p["problem"]) for p in _lcb()]))
+    assert result.merged == 0 and len(result.problems) == 12
+
+
+def test_collect_counts_near_duplicates_in_the_record(tmp_path: Path) -> None:
+    import json
+
+    lcb = _lcb()
+    mirror = tmp_path / "mirror.jsonl"
+    mirror.write_text("".join(json.dumps({**p, "problem_id": "m-" + p["problem_id"], "problem": _reworded(p["problem"])}) + "\n" for p in lcb[1:4]))
+    collected = collect_problems([
+        SourceSettings(kind="local", path=str(FIXTURES / "lcb" / "problems.jsonl")), SourceSettings(kind="local", path=str(mirror)),
+    ])
+    record = collected.record()
+    assert (record.near_dedup, record.near_dedup_threshold, record.near_merged, record.near_groups) == (True, 0.7, 3, 3)
+    assert len(collected.problems) == 12 and sum(len(r["near_duplicates"] or []) for r in collected.problems) == 3
+    off = collect_problems([
+        SourceSettings(kind="local", path=str(FIXTURES / "lcb" / "problems.jsonl")), SourceSettings(kind="local", path=str(mirror)),
+    ], ProblemsSettings(near_dedup=False))
+    assert len(off.problems) == 15 and off.record().near_merged == 0

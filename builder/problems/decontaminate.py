@@ -5,7 +5,8 @@
 first of the columns ``problem``, ``question_content`` (LiveCodeBench), ``question``, ``description`` (CodeContests),
 ``prompt`` (HumanEval) or ``text`` (MBPP), the id the first of ``problem_id``, ``question_id``, ``task_id``, ``name``,
 ``id`` (else the row number). Each is named ``NAME=PATH`` or, by default, after the file (``HumanEval.jsonl.gz`` ->
-``HumanEval``; a file called ``problems``, ``test``, ``train`` or ``data`` is named after its folder).
+``HumanEval``; a file called ``problems``, ``test``, ``train`` or ``data``, or a shard of one, is named after its
+folder).
 
 **N-grams** (:func:`ngram_scores`, method ``ngram``): statements are normalized as for deduplication
 (:func:`builder.problems.dedup.normalize_statement`) and cut into word 13-grams, as the GPT-3 paper's and later
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,6 +137,7 @@ def _benchmark_name(path: Path) -> str:
     name = path.name
     for suffix in (".gz", ".jsonl", ".json", ".parquet"):
         name = name.removesuffix(suffix)
+    name = re.sub(r"-\d{5}-of-\d{5}$", "", name)  # a shard: test-00000-of-00001
     if path.is_file() and name in _GENERIC_STEMS:
         return path.resolve().parent.name or name
     return name

@@ -212,7 +212,8 @@ def near_dedup_problems(
     if len(problems) == 0:
         return NearDedupResult(problems=problems, duplicates=empty, merged=0, groups=0, threshold=threshold)
     signatures = minhash_signatures(problems, num_perm=num_perm, num_proc=num_proc)
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    # the index finds candidates (at most 0.9: datasketch needs two bands or more); the signatures' estimate decides
+    lsh = MinHashLSH(threshold=min(threshold, 0.9), num_perm=num_perm)
     kept: dict[int, np.ndarray] = {}
     joined: dict[int, tuple[int, float]] = {}  # dropped row -> (kept row, estimated Jaccard)
     column = signatures.with_format("numpy")
