@@ -523,3 +523,32 @@ def test_private_creates_a_private_repository(builds: dict[str, Path], hub: HubD
     lines: list[str] = []
     pub.publish(dist, REPO, private=True, echo=lines.append)
     assert not hub.repo(REPO).private and any("does not change its visibility" in line for line in lines)
+
+
+def test_the_card_is_rendered_for_the_repository_it_goes_to(builds: dict[str, Path], hub: HubDouble, tmp_path: Path) -> None:
+    """A build without [dataset] repo_id names its card after the local folder (load_dataset("demo", ...));
+    publishing renders it for the repository, records the id in build.json, and `card --check` still holds."""
+    import json
+
+    dist = put(builds, "v1", tmp_path)
+    before = (dist / "README.md").read_text(encoding="utf-8")
+    assert 'load_dataset("demo", "sft"' in before and f"datasets/{REPO}" not in before
+
+    code, out = run_cli("publish", str(dist), "--repo-id", REPO, "--dry-run")
+    assert code == 0, out
+    assert f"card: would be rendered for {REPO} (it names demo)" in out
+    assert (dist / "README.md").read_text(encoding="utf-8") == before  # a dry run writes nothing
+
+    code, out = run_cli("publish", str(dist), "--repo-id", REPO)
+    assert code == 0, out
+    assert f"card: rendered for {REPO} (it named demo)" in out
+    card = (dist / "README.md").read_text(encoding="utf-8")
+    assert 'load_dataset("demo"' not in card
+    assert f'load_dataset("{REPO}", "sft", split="train")' in card
+    assert f"\\url{{https://huggingface.co/datasets/{REPO}}}" in card
+    assert json.loads((dist / "build.json").read_text())["dataset"]["repo_id"] == REPO
+    assert hub.files(REPO)["README.md"] == card.encode("utf-8")
+    assert run_cli("card", str(dist), "--check")[0] == 0
+
+    code, out = run_cli("publish", str(dist), "--repo-id", REPO)  # now it names the repository: nothing to redo
+    assert code == 0 and "card: rendered" not in out and "nothing to commit" in out

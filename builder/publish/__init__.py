@@ -3,12 +3,14 @@
 Flow (:func:`publish`):
 
 1. fail fast in offline mode (``HF_HUB_OFFLINE=1``) and without a token (``HF_TOKEN`` or the saved login);
-2. validate the folder (:func:`validate_dist`): the card declares configs, every config's files exist and load
+2. render the card for ``repo_id`` when it names another repository (:mod:`builder.publish.card`: its
+   ``load_dataset`` snippets and citation; ``build.json`` records the id, so ``builder card --check`` still holds);
+3. validate the folder (:func:`validate_dist`): the card declares configs, every config's files exist and load
    with ``datasets.load_dataset(dist, config)``, the card and charts are up to date
    (``builder.dataset.dist.check_card``), no file is over the Hub's per-file limit, no file contains the token. A failed
    check raises :class:`~builder.errors.UserError` before anything touches the network;
-3. ``create_repo(exist_ok=True, repo_type="dataset")`` (and the branch, for ``--revision``);
-4. compare the local files with the remote tree (sha256 of LFS files, git blob sha1 of regular ones) and make
+4. ``create_repo(exist_ok=True, repo_type="dataset")`` (and the branch, for ``--revision``);
+5. compare the local files with the remote tree (sha256 of LFS files, git blob sha1 of regular ones) and make
    ONE ``create_commit`` that adds what differs and deletes the remote files under the card's config folders and
    ``assets/`` that the folder no longer has, so those folders equal the local ones. Nothing to change: no
    commit. The commit is pinned to the revision it was planned against (``parent_commit``): if the branch moved
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.core.errors import UserError
+from builder.publish.card import retarget_card
 from builder.publish.hub import (
     RETRY_ATTEMPTS,
     Echo,
@@ -78,6 +81,7 @@ def publish(
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
     branch = revision or "main"
 
+    retarget_card(dist, repo_id, dry_run=dry_run, echo=echo)  # the card names the repository it goes to
     validation = validate_dist(dist, token=token)
     for warning in validation.warnings:
         echo(f"warning: {warning}")
