@@ -244,7 +244,7 @@ def problem_checks(record: ProblemsRecord | None) -> dict[str, Any] | None:
         totals = {k: fmt_int(n) for k, n in total.items()}
         run, rejected = total.get("correct_run", 0), total.get("correct_rejected", 0)
         rate = _rate(rejected, run)
-        verdicts = ", ".join(f"`{verdict}` {fmt_int(n)}" for verdict, n in v.rejected_verdicts.items())
+        verdicts = ", ".join(f"`{verdict}` {fmt_int(n)}" for verdict, n in sorted(v.rejected_verdicts.items(), key=lambda kv: (-kv[1], kv[0])))
         validation = {
             "k": v.references,
             "rows": rows,
