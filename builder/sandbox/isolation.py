@@ -1,12 +1,16 @@
-"""Linux isolation primitives for the fork-server, through ctypes: namespaces, mounts, seccomp, prctl.
+"""Linux isolation primitives for the fork-server, through ctypes: namespaces, mounts, seccomp, capabilities, Landlock.
 
-Python 3.11 has no ``os.unshare`` / ``os.setns`` and no mount API, so this module calls libc directly. It is imported
-by the zygote (a locked-down interpreter that forks one child per test), so it imports only the standard library.
+Python 3.11 has no ``os.unshare`` / ``os.setns``, no mount API and no Landlock, so this module calls libc directly.
+It is imported by the zygote (a locked-down interpreter that forks one child per test), so it imports only the
+standard library.
 
-The seccomp filter is a classic BPF program assembled here (no libseccomp needed): it kills any syscall made through
-a foreign ABI (x32, i386 ``int 0x80``), refuses with ``EPERM`` the syscalls a test program never needs and that could
-reach outside the sandbox (sockets, ptrace, mount, namespaces, bpf, keyrings, perf, kexec, modules, ...), refuses
-``clone`` with a namespace flag, and answers ``clone3`` with ``ENOSYS`` so libc falls back to the filtered ``clone``.
+The seccomp filter is a classic BPF program assembled here for x86_64 and aarch64 (no libseccomp: it would be a system
+library pip cannot install, and the zygote would have to load it; tests check the numbers against its tables): it
+kills any syscall made through a foreign ABI (x32, i386 ``int 0x80``; arm32), refuses with ``EPERM`` the syscalls a
+test program never needs and that could reach outside the sandbox (sockets, ptrace, mount, namespaces, bpf, keyrings,
+perf, kexec, modules, System V IPC, ...), refuses ``clone`` with a namespace flag, answers ``clone3`` with ``ENOSYS``
+so libc falls back to the filtered ``clone``, and — where programs share the zygote's uid — lets the calls that act
+on another process by pid act on the caller only.
 """
 
 from __future__ import annotations

@@ -5,31 +5,36 @@ environment; it never imports the package's ``__init__`` modules (no click, no d
 ``isolation``, ``cgroups`` and ``runner``. It only ever receives a program, its stdin, argv/files and the limits: the
 expected outputs stay in the supervisor.
 
-Once, at start: pre-import the modules test programs use; create a cgroup (memory, pids, cpuacct) and move in;
-unshare the mount, network, IPC and UTS namespaces (plus a user namespace when not root); unshare a PID namespace
-and fork into it (the zygote is PID 1 there; the original process stays outside as a shim the supervisor holds);
-build a minimal read-only root (``/usr`` and the Python prefix bound read-only, a tiny ``/etc``,
-``/dev/{null,zero,full,random,urandom}``), ``pivot_root`` into it, and mount ``/proc`` (hidepid) and two small tmpfs
-(``/tmp``, the scratch, and ``/dev/shm``).
+Once, at start, the strongest isolation tier the machine allows (README, "Isolation tiers"): pre-import the modules
+test programs use; create a cgroup (memory, pids, cpu; v1 or v2) and move in where one is writable; unshare the mount,
+network, IPC and UTS namespaces — directly as root with CAP_SYS_ADMIN (tier 1), else inside a user namespace (tier 2:
+a helper outside it maps the zygote to uid 0 and, through newuidmap or root's own map, a throwaway uid); unshare a PID
+namespace and fork into it (the zygote is PID 1 there; the original process stays outside as a shim the supervisor
+holds); build a minimal read-only root (``/usr`` and the Python prefix bound read-only, a tiny ``/etc``,
+``/dev/{null,zero,full,random,urandom}``, ``/proc`` with hidepid or none, two small tmpfs: ``/tmp``, the scratch, and
+``/dev/shm``), every mount that can fail before ``pivot_root`` so that a failure leaves the host's root untouched.
+Without a mount namespace (tier 3: a default container), the test's folder is a private one on the host and a
+Landlock ruleset (built once) confines each test to it. Then the zygote makes itself non-dumpable and empties its
+capability bounding set.
 
 Per test (request: JSON header + fds [payload, stdin, stdout, stderr, side channel] over a SOCK_SEQPACKET socket),
 one fork:
 
-* the group's limits are set and its counters reset or snapshotted (moving a process between v1 groups costs ~5 ms,
-  forking inside one is free; a mount namespace per test cost ~5 ms too, so there is none);
-* the program's process reads the payload (the zygote never does), writes the files into ``/tmp`` (its cwd), gets
-  its own session, the memfds as fds 0/1/2 and the side channel as fd 3 (every other fd closed), rlimits, a
-  throwaway uid/gid, ``no_new_privs`` and the seccomp filter, then runs ``runner.execute``;
+* the group's limits are set and its counters reset or snapshotted (forking inside a group is free; a mount
+  namespace per test cost ~5 ms, so there is none);
+* the program's process reads the payload (the zygote never does), writes the files into its folder (its cwd), joins
+  the test's memory leaf, gets its own session, the memfds as fds 0/1/2 and the side channel (a socket it can only
+  write to) as fd 3 (every other fd closed), rlimits, a throwaway uid/gid (or, sharing the zygote's uid, no
+  capability at all), ``no_new_privs``, the seccomp filter and the Landlock ruleset, then runs ``runner.execute``;
 * the zygote waits on its pidfd, polling the group's CPU usage (so the CPU limit covers the whole process tree and is
-  exact to a few ms) and the wall clock, and SIGKILLs it on a limit;
-* then ``kill(-1, SIGKILL)`` from PID 1 ends every process of the namespace (orphans, daemons, fork bombs), all are
-  reaped, the group's counters give CPU time, peak memory and whether the OOM killer fired, and the scratch is
-  emptied.
-
-Without a PID namespace the zygote is a child subreaper and kills what the test left through ``/proc`` and the group.
+  exact to a few ms) — or, without a group, the program's own CPU clock — and the wall clock, and SIGKILLs it on a
+  limit;
+* then ``kill(-1, SIGKILL)`` ends every process of the test — from PID 1 of the namespace, or, without one, from a
+  reaper holding the throwaway uid — all are reaped, the group's counters give CPU time, peak memory and whether the
+  OOM killer fired, and the scratch is emptied (or replaced; a zygote that cannot clean up is replaced).
 
 Every feature can be switched off (``disable`` in the config, from ``BUILDER_SANDBOX_DISABLE``) and each one that fails
-to set up is reported in the hello message with the reason; the supervisor derives the isolation level from it.
+to set up is reported in the hello message with the reason; the supervisor derives the tier and level from it.
 """
 
 from __future__ import annotations

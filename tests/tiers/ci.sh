@@ -19,10 +19,12 @@ LAUNCH="python $REPO/tests/tiers/launch.py"
 SHARE=(--share "$PREFIX" --share "$VENV" --share "$REPO")
 [ -d "$DATA" ] && SHARE+=(--share "$DATA")
 ENV=(env PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false)
-PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra")
-LIGHT=(tests/test_sandbox_adversarial.py tests/test_sandbox_labels.py tests/tiers)
-PACKS=(tests/test_acceptance_packs.py)
+# from a folder of the tier's user (the verify stage keeps its work folder in the working directory), the repo read-only
+PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" --rootdir "$REPO" -c "$REPO/pyproject.toml")
+LIGHT=("$REPO/tests/test_sandbox_adversarial.py" "$REPO/tests/test_sandbox_labels.py" "$REPO/tests/tiers")
+PACKS=("$REPO/tests/test_acceptance_packs.py")
 LOGS=$(mktemp -d /tmp/builder-tiers-ci-XXXXXX)
+WORK3=""  # tier 3's working folder (root), made below
 chmod 755 "$LOGS"
 
 cleanup() {
@@ -30,7 +32,7 @@ cleanup() {
         for pid in $(ps -o pid= -u "$USER_NAME" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
         userdel -r "$USER_NAME" >/dev/null 2>&1 || true
     fi
-    rm -rf "/tmp/pytest-of-$USER_NAME"
+    rm -rf "/tmp/pytest-of-$USER_NAME" ${WORK3:+"$WORK3"}
 }
 trap cleanup EXIT
 
@@ -42,9 +44,11 @@ if ! command -v newuidmap >/dev/null 2>&1; then  # the throwaway uid at tier 2 n
         || echo "note: uidmap not installable here: tier 2 runs with a one-uid user namespace"
 fi
 useradd -m -s /bin/bash "$USER_NAME"
+WORK3=$(mktemp -d /tmp/builder-tiers-ci-root-XXXXXX)
 
-tier2() { $LAUNCH --tier 2 --user "$USER_NAME" "${SHARE[@]}" --cwd "$REPO" "$@"; }
-tier3() { $LAUNCH --tier 3 --ro-cgroup --mask-proc "${SHARE[@]}" --cwd "$REPO" "$@"; }
+HOME2=$(getent passwd "$USER_NAME" | cut -d: -f6)
+tier2() { $LAUNCH --tier 2 --user "$USER_NAME" "${SHARE[@]}" --cwd "$HOME2" "$@"; }
+tier3() { $LAUNCH --tier 3 --ro-cgroup --mask-proc "${SHARE[@]}" --cwd "$WORK3" "$@"; }
 step() {  # name, command...: run it, log to $LOGS/name.log, print how long it took and its last lines
     local name=$1 started=$SECONDS
     shift
@@ -61,7 +65,7 @@ step() {  # name, command...: run it, log to $LOGS/name.log, print how long it t
 # sandbox-check at each tier (tier 2 also as a one-uid user namespace, and under a masked /proc: no /proc at all)
 step check-tier2 tier2 -- "${ENV[@]}" "$PY" -m builder sandbox-check
 step check-tier2-one-uid tier2 -- "${ENV[@]}" BUILDER_SANDBOX_DISABLE=uid "$PY" -m builder sandbox-check
-step check-tier2-masked-proc $LAUNCH --tier 2 --user "$USER_NAME" --mask-proc "${SHARE[@]}" --cwd "$REPO" -- "${ENV[@]}" "$PY" -m builder sandbox-check
+step check-tier2-masked-proc $LAUNCH --tier 2 --user "$USER_NAME" --mask-proc "${SHARE[@]}" --cwd "$HOME2" -- "${ENV[@]}" "$PY" -m builder sandbox-check
 step check-tier3 tier3 -- "${ENV[@]}" "$PY" -m builder sandbox-check
 for name in check-tier2 check-tier2-one-uid check-tier2-masked-proc check-tier3; do
     grep -E "^(tier|level|root):" "$LOGS/$name.log" | sed "s/^/[tiers] $name   /"
