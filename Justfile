@@ -59,3 +59,4 @@ bench:
     python bench/bench_sandbox.py
     python bench/bench_generate.py
     python bench/bench_card.py
+    python bench/bench_problems.py
