@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from datasets import Features
+from datasets import Dataset, Features
 
 from builder.core import meta as build_metadata
 from builder.core.errors import UserError
@@ -38,7 +38,7 @@ from builder.core.schema import EXTRACTION_FEATURES, GENERATION_FEATURES
 from builder.core.settings import Recipe
 from builder.dataset.dist import write_dist
 from builder.generate.base import Backend
-from builder.generate.stage import GenerationReport, generate_chunks
+from builder.generate.stage import GenerationReport, generate_chunks, plan_chunks
 from builder.judge.stream import ChunkedExecution, ExecutionReport, Intervals
 from builder.problems.stage import collect_problems
 
@@ -119,9 +119,12 @@ def build(
     progress = Progress(len(problems) * recipe.sampling.n, chunks, stream=terminal)
     generating = Intervals()
     started = time.time()
-    stream = generate_chunks(problems, recipe, work_dir / "generate", backend=backend, report=report)
+    keys = plan_chunks(problems, recipe)
+    stream = generate_chunks(problems, recipe, work_dir / "generate", backend=backend, report=report, keys=keys)
     try:
         with ChunkedExecution(problems, config, work_dir / "execute", STREAM_FEATURES, on_verdict=progress.judged) as execution:
+            if not _all_judged(execution, keys, problems, recipe.generation.chunk_size):
+                execution.start()  # the workers warm up while the engine loads and generates the first chunk
             progress.stage("generating")
             while True:
                 begin = time.time()
@@ -165,6 +168,15 @@ def build(
         times=times,
         hidden_s=hidden,
         meta=meta,
+    )
+
+
+def _all_judged(execution: ChunkedExecution, keys: list[str], problems: Dataset, chunk_size: int) -> bool:
+    """Whether every chunk's verdicts are on disk already (a finished build run again starts no worker)."""
+    ids = problems["problem_id"]
+    return all(
+        execution.path(execution.chunk_key(key, ids[i * chunk_size : (i + 1) * chunk_size])).is_file()
+        for i, key in enumerate(keys)
     )
 
 

@@ -12,14 +12,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset, Features, concatenate_datasets
 
 from builder.core import taxonomy as T
 from builder.core.caching import fingerprint
 from builder.core.errors import UserError
 from builder.core.progress import Progress
-from builder.core.schema import CANDIDATE_FEATURES
+from builder.core.schema import CANDIDATE_FEATURES, EXTRACTION_FEATURES
 from builder.core.settings import ExecutionSettings
 from builder.core.tables import (
     load_candidates,
@@ -107,17 +108,19 @@ def verify(
     wanted = set(candidates.unique("problem_id"))
     judged_problems = problems.select_columns(["problem_id", "time_limit", "memory_limit"])
     limits = limits_report((p for p in judged_problems if p["problem_id"] in wanted), config)
-    extracted = extract_stage(candidates)
     started = time.monotonic()
-    with Progress(len(extracted)) as progress, ChunkedExecution(
-        problems, config, Path(work_dir) / "verify", extracted.features, on_verdict=progress.judged
+    features = Features({**candidates.features, **EXTRACTION_FEATURES})
+    with Progress(len(candidates)) as progress, ChunkedExecution(
+        problems, config, Path(work_dir) / "verify", features, on_verdict=progress.judged
     ) as execution:
-        for start in range(0, len(extracted), chunk_size):
-            rows = extracted[start : start + chunk_size]
-            key = execution.chunk_key(
-                fingerprint("candidates", rows["candidate_id"], rows["solution"], rows["extraction"]), rows["problem_id"]
-            )
-            execution.submit(key, rows)
+        keys = _chunk_keys(execution, candidates, chunk_size)
+        if not all(execution.path(key).is_file() for key in keys):
+            execution.start()  # the workers warm up while the responses are extracted
+        progress.stage("extracting")
+        extracted = extract_stage(candidates)
+        progress.stage("judging")
+        for key, start in zip(keys, range(0, len(extracted), chunk_size)):
+            execution.submit(key, extracted[start : start + chunk_size])
         judged = execution.result()
     report_exec = execution.report
     columns = [c for c in CANDIDATE_FEATURES if c in judged.column_names]
@@ -141,6 +144,17 @@ def verify(
         report.quarantine_path = out.with_name(out.stem + ".quarantine.jsonl")
         write_table(merged, report.quarantine_path)
     return report
+
+
+def _chunk_keys(execution: ChunkedExecution, candidates: Dataset, chunk_size: int) -> list[str]:
+    """Every chunk's verdict key: its candidates as given (ids, responses, solutions; the extractor's code is in the
+    key through the judge's version) and its problems."""
+    columns = [c for c in ("candidate_id", "problem_id", "response", "solution") if c in candidates.column_names]
+    keys = []
+    for rows in candidates.select_columns(columns).iter(batch_size=chunk_size):
+        given = [rows.get(c) for c in ("candidate_id", "response", "solution")]
+        keys.append(execution.chunk_key(fingerprint("candidates", *given), rows["problem_id"]))
+    return keys
 
 
 def summary_lines(report: VerifyReport) -> list[str]:

@@ -155,13 +155,15 @@ def generate_chunks(
     *,
     backend: Backend | Callable[[], Backend] | None = None,
     report: GenerationReport | None = None,
+    keys: list[str] | None = None,
 ) -> Iterator[tuple[str, dict[str, list[Any]], str]]:
     """The streaming form of :func:`generate_stage`: ``(chunk key, candidate records, "generated" | "cached")`` for
     every chunk in order, each as soon as it exists, so the next stage can start on it while the engine generates
-    the following one. The same chunks, keys and cache as :func:`generate_stage`."""
+    the following one. The same chunks, keys and cache as :func:`generate_stage`; ``keys``: :func:`plan_chunks` of
+    the same problems and recipe, when the caller has it already."""
     cache = ChunkCache(Path(cache_dir), FEATURES)
     report = report if report is not None else GenerationReport()
-    keys = plan_chunks(problems, recipe)
+    keys = plan_chunks(problems, recipe) if keys is None else keys
     report.chunks, report.keys = len(keys), keys
     factory, owned = _factory(recipe, backend)
     fn = _ChunkGenerator(recipe, keys, cache, factory, report)

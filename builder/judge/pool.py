@@ -34,23 +34,49 @@ TASK_COLUMNS = ("candidate_id", "problem_id", "solution", "extraction")
 _WORKER: dict[str, Any] = {}
 
 
+def _watch_parent(parent: int) -> None:
+    """End this worker when the process that started it is gone (killed with -9: nothing else would end it)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def _init_worker(settings: dict[str, Any], problems_path: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from datasets import Dataset
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
+    import pyarrow as pa
 
     from builder.sandbox import make_sandbox
 
     config = ExecutionSettings(**settings)
-    problems = Dataset.from_file(problems_path)
+    # the problems as a memory-mapped Arrow table: every worker shares the page cache, nothing is parsed up front
+    problems = pa.ipc.open_stream(pa.memory_map(problems_path)).read_all()
+    ids = problems.column("problem_id").to_pylist()
     _WORKER.update(
         config=config,
         problems=problems,
-        index={pid: i for i, pid in enumerate(problems["problem_id"])},
+        index={pid: i for i, pid in enumerate(ids)},
         sandbox=make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed),
+        last=(None, None),
     )
     import atexit
 
     atexit.register(_WORKER["sandbox"].close)
+
+
+def _ready() -> int:
+    """A no-op task: submitted once per worker at start, so the workers start (and warm up) before candidates come."""
+    return os.getpid()
+
+
+def _problem(problem_id: str) -> dict[str, Any]:
+    """The problem's row (the last one is kept: a problem's candidates come one after another)."""
+    last_id, last = _WORKER["last"]
+    if last_id == problem_id and last is not None:
+        return last
+    row = _WORKER["problems"].slice(_WORKER["index"][problem_id], 1).to_pylist()[0]
+    _WORKER["last"] = (problem_id, row)
+    return row
 
 
 def _judge(task: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
@@ -58,7 +84,7 @@ def _judge(task: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
     from builder.judge.execute import judge_candidate
 
     started = time.time()
-    problem = _WORKER["problems"][_WORKER["index"][task["problem_id"]]]
+    problem = _problem(task["problem_id"])
     solution = task["solution"] if task.get("extraction") != T.NO_CODE else None
     out = judge_candidate(solution, problem, _WORKER["sandbox"], _WORKER["config"])
     out["source"] = problem.get("source")
@@ -103,6 +129,13 @@ class ExecutionPool:
                 initargs=(self.settings.model_dump(), self.problems_path),
             )
         return self._executor
+
+    def start(self) -> None:
+        """Start every worker now (a no-op task each), so that their start-up overlaps what the caller does next."""
+        with self._lock:
+            executor = self._pool()
+        for _ in range(self.workers):
+            executor.submit(_ready)
 
     def submit(self, task: dict[str, Any], tag: Any, done: Done) -> None:
         with self._lock:

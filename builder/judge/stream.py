@@ -16,6 +16,7 @@ Dataset: nothing of it is held in Python objects, so the parent's memory stays f
 from __future__ import annotations
 
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -139,6 +140,10 @@ class ChunkedExecution:
         self._changed = threading.Condition(self._lock)
         self._errors: list[BaseException] = []
         self._version = fingerprint("judge", judge_code_version(), settings_key(settings))
+        # finished chunks are written (and events logged) by a thread of their own, so the thread that gets the
+        # workers' results and hands them the next candidates never waits on the disk
+        self._writes: queue.SimpleQueue[tuple[str, _Chunk] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
 
     # -- keys -------------------------------------------------------------------------------------------------
     def chunk_key(self, source_key: str, problem_ids: Iterable[str]) -> str:
@@ -183,10 +188,16 @@ class ChunkedExecution:
             pool.submit(task, (key, i), self._done)
         return "queued"
 
+    def start(self) -> None:
+        """Start the workers now (each warms up its sandbox) rather than at the first chunk that needs them."""
+        self._ensure_pool().start()
+
     def _ensure_pool(self) -> ExecutionPool:
         if self._pool is None:
             self._problems_path = self._problems_file()
             self._pool = ExecutionPool(self.settings, self._problems_path)
+            self._writer = threading.Thread(target=self._write_loop, name="verdict-writer", daemon=True)
+            self._writer.start()
         return self._pool
 
     def _problems_file(self) -> Path:
@@ -203,15 +214,26 @@ class ChunkedExecution:
             if chunk is None or chunk.verdicts[i] is not None:
                 return
             chunk.verdicts[i] = verdict
+            first = chunk.missing == len(chunk.verdicts)
             chunk.missing -= 1
             self.report.busy.add(started, ended)
             self.report.worker_s += ended - started
             complete = chunk.missing == 0
         self._count(verdict["verdict"])
+        if first:
+            self._writes.put(("started", chunk))
         if complete:
+            self._writes.put(("finish", chunk))
+
+    def _write_loop(self) -> None:
+        while (item := self._writes.get()) is not None:
+            event, chunk = item
             try:
-                self._finish(chunk)
-            except BaseException as exc:  # noqa: BLE001 - surfaced by wait()/result() in the caller's thread
+                if event == "started":
+                    self._log("started", chunk.key, len(chunk.verdicts))
+                else:
+                    self._finish(chunk)
+            except BaseException as exc:  # noqa: BLE001 - surfaced by wait_below()/result() in the caller's thread
                 with self._lock:
                     self._errors.append(exc)
                     self._changed.notify_all()
@@ -285,6 +307,10 @@ class ChunkedExecution:
         if self._pool is not None:
             self._pool.close(cancel=cancel)
             self._pool = None
+        if self._writer is not None:
+            self._writes.put(None)
+            self._writer.join()
+            self._writer = None
 
     def __enter__(self) -> ChunkedExecution:
         return self
