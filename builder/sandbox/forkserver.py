@@ -194,8 +194,11 @@ def _sweep_stale() -> None:
         return
     for path in entries:
         if cgroups._owner_dead(path.name, prefix):
+            scratch = path / "scratch"  # tier 3: the test's folder (a mount point elsewhere is only ever empty here)
+            if scratch.is_dir() and not scratch.is_symlink() and not os.path.ismount(scratch):
+                shutil.rmtree(scratch, ignore_errors=True)
             try:
-                path.rmdir()  # empty directories only
+                path.rmdir()
             except OSError:
                 pass
 

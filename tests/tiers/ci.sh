@@ -62,12 +62,14 @@ step() {  # name, command...: run it, log to $LOGS/name.log, print how long it t
     fi
 }
 
-# sandbox-check at each tier (tier 2 also as a one-uid user namespace, and under a masked /proc: no /proc at all)
+# sandbox-check at each tier (tier 2 also as a one-uid user namespace, under a masked /proc — no /proc at all — and as
+# root in a container that allows user namespaces: Docker's capabilities, no seccomp filter)
 step check-tier2 tier2 -- "${ENV[@]}" "$PY" -m builder sandbox-check
 step check-tier2-one-uid tier2 -- "${ENV[@]}" BUILDER_SANDBOX_DISABLE=uid "$PY" -m builder sandbox-check
 step check-tier2-masked-proc $LAUNCH --tier 2 --user "$USER_NAME" --mask-proc "${SHARE[@]}" --cwd "$HOME2" -- "${ENV[@]}" "$PY" -m builder sandbox-check
+step check-tier2-root $LAUNCH --tier 2 "${SHARE[@]}" --cwd "$WORK3" -- "${ENV[@]}" "$PY" -m builder sandbox-check
 step check-tier3 tier3 -- "${ENV[@]}" "$PY" -m builder sandbox-check
-for name in check-tier2 check-tier2-one-uid check-tier2-masked-proc check-tier3; do
+for name in check-tier2 check-tier2-one-uid check-tier2-masked-proc check-tier2-root check-tier3; do
     grep -E "^(tier|level|root):" "$LOGS/$name.log" | sed "s/^/[tiers] $name   /"
 done
 

@@ -2,6 +2,7 @@
 """Run a command the way a user of each isolation tier would, on a machine where we are root (CI).
 
     launch.py --tier 2 --user NAME [--share PATH ...] -- COMMAND ...
+    launch.py --tier 2 [--share PATH ...] -- COMMAND ...          (root in a container that allows user namespaces)
     launch.py --tier 3 [--share PATH ...] [--ro-cgroup] [--mask-proc] -- COMMAND ...
 
 Must start as root with CAP_SYS_ADMIN. Everything happens in a private mount namespace, gone with the command:
@@ -11,7 +12,9 @@ Must start as root with CAP_SYS_ADMIN. Everything happens in a private mount nam
   and only PATH is bound back at its own path (other uids can then run that interpreter; nothing else of the folder
   shows). Without this, tier 2 and 3 cannot run pyenv's Python at all: the sandbox refuses tier 3 and says why.
 * ``--tier 2 --user NAME``: drop to that user (its uid, gid, HOME; no supplementary groups; no capability left) and
-  exec: what a normal user on a workstation gets (the sandbox uses unprivileged user namespaces).
+  exec: what a normal user on a workstation gets (the sandbox uses unprivileged user namespaces). Without ``--user``:
+  root with Docker's default capabilities (no CAP_SYS_ADMIN) and no seccomp filter, as in a container run with
+  ``--security-opt seccomp=unconfined``: user namespaces are allowed, mounts outside one are not.
 * ``--tier 3``: stay root but as a default Docker/Kubernetes container would have it: only Docker's 14 default
   capabilities (no CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_SYS_PTRACE, ...), dropped from the bounding set too, and a
   seccomp filter like Docker's default profile for a container without CAP_SYS_ADMIN: ``unshare``, ``setns``,
@@ -163,8 +166,9 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def as_docker_default() -> None:
-    """Docker's default capabilities (bounding set too) and its seccomp profile's refusals; no no_new_privs."""
+def as_docker_default(seccomp: bool = True) -> None:
+    """Docker's default capabilities (bounding set too) and its seccomp profile's refusals (unless ``seccomp`` is
+    False: an unconfined container); no no_new_privs."""
     keep = {CAPS[name] for name in DOCKER_DEFAULT_CAPS}
     for cap in range(64):
         if cap in keep:
@@ -174,10 +178,11 @@ def as_docker_default() -> None:
                 break
             _check(-1, f"PR_CAPBSET_DROP {cap}")
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    program = docker_filter()
-    buffer = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
-    _check(libc.prctl(PR_SET_SECCOMP, 2, ctypes.addressof(fprog), 0, 0), "seccomp")  # while CAP_SYS_ADMIN is held
+    if seccomp:
+        program = docker_filter()
+        buffer = ctypes.create_string_buffer(program, len(program))
+        fprog = _SockFprog(len(program) // 8, ctypes.addressof(buffer))
+        _check(libc.prctl(PR_SET_SECCOMP, 2, ctypes.addressof(fprog), 0, 0), "seccomp")  # while CAP_SYS_ADMIN is held
     header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
     _check(libc.capget(ctypes.byref(header), data), "capget")
     for i in range(2):
@@ -212,8 +217,6 @@ def main() -> None:
         parser.error("no command")
     if os.geteuid() != 0 or platform.machine() != "x86_64":
         sys.exit("launch.py: must start as root on x86_64")
-    if args.tier == 2 and not args.user:
-        parser.error("--tier 2 needs --user")
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     share(args.share)
@@ -222,10 +225,10 @@ def main() -> None:
     if args.mask_proc:
         mask_proc()
     cwd = args.cwd
-    if args.tier == 2:
+    if args.tier == 2 and args.user:
         as_user(args.user)
     else:
-        as_docker_default()
+        as_docker_default(seccomp=args.tier == 3)
     if cwd:
         os.chdir(cwd)
     try:
