@@ -82,9 +82,8 @@ light3=$!
 status=0
 wait $light2 || status=1
 wait $light3 || status=1
-[ $status -eq 0 ]
-step packs-tier2 tier2 -- "${ENV[@]}" "${PYTEST[@]}" "${PACKS[@]}"
-step packs-tier3 tier3 -- "${ENV[@]}" "${PYTEST[@]}" "${PACKS[@]}"
+step packs-tier2 tier2 -- "${ENV[@]}" "${PYTEST[@]}" "${PACKS[@]}" || status=1
+step packs-tier3 tier3 -- "${ENV[@]}" "${PYTEST[@]}" "${PACKS[@]}" || status=1
 
 # nothing of the sandboxes is left: processes of the user, scratch folders, mounts, cgroups
 left=$( (ps -o pid=,args= -u "$USER_NAME" 2>/dev/null || true; \
@@ -94,5 +93,6 @@ left=$( (ps -o pid=,args= -u "$USER_NAME" 2>/dev/null || true; \
 if [ -n "$left" ]; then
     echo "[tiers] left behind:"; echo "$left"; exit 1
 fi
-rm -rf "$LOGS"
 echo "[tiers] nothing left behind"
+[ $status -eq 0 ] || { echo "[tiers] FAILED (logs in $LOGS)"; exit 1; }
+rm -rf "$LOGS"
