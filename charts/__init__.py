@@ -5,6 +5,7 @@ Every chart shares the look of :mod:`charts.style` and is byte-identical for the
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,18 @@ CHARTS = {
 }
 
 
+def heatmap_informative(stats: dict[str, Any]) -> bool:
+    """The source x difficulty heatmap adds to the difficulty chart only with two sources or more (with one, its single
+    row repeats that chart) and more than one difficulty bucket (with one, it repeats the by-source table)."""
+    heat = stats["heatmap"]
+    return len(heat["sources"]) > 1 and len(heat["buckets"]) > 1
+
+
+def has_rating_buckets(buckets: list[str]) -> bool:
+    """Whether any difficulty bucket is a Codeforces-style rating range (``1200-1599``)."""
+    return any(re.fullmatch(r"\d+-\d+", b) for b in buckets)
+
+
 def charts_for(stats: dict[str, Any]) -> list[str]:
     """The chart files these statistics can draw (no token chart when token counts are unavailable)."""
     names = []
@@ -35,6 +48,8 @@ def charts_for(stats: dict[str, Any]) -> list[str]:
         if name == "pass_count_histogram.png" and not stats["pass_count_distribution"]:
             continue
         if name in ("difficulty_pass_rate.png", "source_difficulty_heatmap.png") and not stats["summary"]["judged"]:
+            continue
+        if name == "source_difficulty_heatmap.png" and not heatmap_informative(stats):
             continue
         names.append(name)
     return names
@@ -50,6 +65,8 @@ __all__ = [
     "charts_for",
     "difficulty_pass_rate_chart",
     "draw_all",
+    "has_rating_buckets",
+    "heatmap_informative",
     "pass_count_histogram_chart",
     "rejection_types_chart",
     "source_difficulty_heatmap_chart",

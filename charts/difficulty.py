@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from builder.dataset.charts import style
+
+
+def difficulty_axis_label(buckets: list[str]) -> str:
+    """The x label: the rating buckets explained only when the data has ratings."""
+    from builder.dataset.charts import has_rating_buckets
+
+    if not has_rating_buckets(buckets):
+        return "difficulty (as the sources label it)"
+    if all(re.fullmatch(r"\d+-\d+", b) for b in buckets):
+        return "difficulty (Codeforces rating, buckets of 400)"
+    return "difficulty (Codeforces ratings in buckets of 400; other labels as the sources give them)"
 
 
 def difficulty_pass_rate_chart(stats: dict[str, Any], path: Path) -> Path:
@@ -24,7 +36,7 @@ def difficulty_pass_rate_chart(stats: dict[str, Any], path: Path) -> Path:
         ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
         ax.yaxis.grid(True)
         ax.set_axisbelow(True)
-        ax.set_xlabel("difficulty (Codeforces ratings in buckets of 400; other labels as given)")
+        ax.set_xlabel(difficulty_axis_label(labels))
         ax.set_ylabel("candidates passing every test")
         ax.set_title("Pass rate by difficulty")
         fig.tight_layout()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import MaxNLocator
+
 from builder.dataset.charts import style
 
 
@@ -18,12 +20,12 @@ def pass_count_histogram_chart(stats: dict[str, Any], path: Path) -> Path:
         ax = fig.add_subplot()
         ax.bar(x, counts, color=colors, width=0.8)
         top = max(counts, default=0) or 1
-        for xi, c in zip(x, counts):
-            if c:
-                ax.text(xi, c + top * 0.01, style.compact(c), ha="center", va="bottom", fontsize=8)
+        for xi, c in zip(x, counts):  # every bin labelled, empty ones too (a 0 is an answer, not a missing bar)
+            ax.text(xi, c + top * 0.01, style.compact(c), ha="center", va="bottom", fontsize=8, color=style.INK if c else style.NEUTRAL)
         ax.set_ylim(0, top * 1.12)
         step = max(1, len(x) // 20)
         ax.set_xticks(x[::step])
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # problems are counted in whole numbers
         ax.yaxis.grid(True)
         ax.set_axisbelow(True)
         ax.set_xlabel("passing candidates per problem")

@@ -22,6 +22,8 @@ DPI = 120
 
 PASSED = "#2a9d8f"
 FAILED = "#e76f51"
+#: failed as an outline over a filled area: darker, so thin lines still read against the fill
+FAILED_DARK = "#b5381b"
 NEUTRAL = "#8d99ae"
 INK = "#22223b"
 GRID = "#d9dde3"

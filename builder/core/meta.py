@@ -135,6 +135,8 @@ class BuildMeta(Record):
     recipe_hash: str = ""
     seed: int = 0
     model: str | None = None
+    #: where the model came from: "local" (a folder), "hub" (a Hub id) or "endpoint" (the openai backend)
+    model_source: str | None = None
     #: the tokenizer that counted tokens when the engine did not (a local folder; default: the model's)
     tokenizer: str | None = None
     backend: str | None = None
@@ -188,6 +190,13 @@ def versions() -> dict[str, str | None]:
     }
 
 
+def model_source(recipe: Recipe) -> str:
+    """``local``, ``hub`` or ``endpoint``: what the card links the model to (decided at build time, on this machine)."""
+    if recipe.model.backend == "openai":
+        return "endpoint"
+    return "local" if Path(recipe.model.path).expanduser().is_dir() else "hub"
+
+
 def from_recipe(
     recipe: Recipe,
     sources: list[SourceRecord],
@@ -204,6 +213,7 @@ def from_recipe(
         recipe_hash=recipe.sha256,
         seed=recipe.seed,
         model=recipe.model.path,
+        model_source=model_source(recipe),
         backend=recipe.model.backend,
         sampling=recipe.sampling,
         prompt=recipe.prompt,

@@ -234,6 +234,13 @@ class DatasetSettings(Settings):
     pretty_name: NonEmpty | None = Field(None, description="the card's title")
     license: NonEmpty | None = Field(None, description="the dataset's licence on the Hub")
     repo_id: NonEmpty | None = Field(None, description="the Hub repository the card is written for")
+    # the card's prose a recipe can give (Markdown); unset: the card says what the builder knows, or asks for it
+    model_description: NonEmpty | None = Field(None, description="the card's sentence about the model: what it is, how it was trained")
+    intended_uses: NonEmpty | None = Field(None, description="the card's 'Intended uses' section")
+    out_of_scope_uses: NonEmpty | None = Field(None, description="the card's 'Out-of-scope use' section")
+    personal_information: NonEmpty | None = Field(None, description="the card's 'Personal and sensitive information' section")
+    curators: NonEmpty | None = Field(None, description="who made the dataset, for the card's 'Curators and contact' section")
+    contact: NonEmpty | None = Field(None, description="where to report problems or ask questions (a URL or an address)")
 
 
 def _name(value: str) -> str:

@@ -69,6 +69,7 @@ def _schemas(dist_dir: Path) -> dict[str, Features]:
 def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
     """Compute the statistics of ``dist_dir`` and write the charts and card into ``out_dir``; the files written."""
     from builder.dataset.card import render_card_text
+    from builder.dataset.card.examples import example_rows
     from builder.dataset.charts import draw_all
 
     dist_dir = Path(dist_dir)
@@ -78,7 +79,8 @@ def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
     meta = build_metadata.read(dist_dir)
     stats = compute_stats(dist_dir)
     charts = [p.name for p in draw_all(stats, Path(out_dir) / ASSETS)]
-    text = render_card_text(stats, meta, _schemas(dist_dir), charts)
+    schemas = _schemas(dist_dir)
+    text = render_card_text(stats, meta, schemas, charts, examples=example_rows(dist_dir, list(schemas)))
     (Path(out_dir) / CARD).write_text(text, encoding="utf-8")
     return [CARD, *(f"{ASSETS}/{c}" for c in charts)]
 
