@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from matplotlib.ticker import FuncFormatter
+
 from builder.dataset.charts import style
 
 
@@ -33,6 +35,7 @@ def rejection_types_chart(stats: dict[str, Any], path: Path) -> Path:
             ax.text(row_count + top * 0.01, yi, text, va="center", fontsize=9)
         ax.xaxis.grid(True)
         ax.set_axisbelow(True)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))  # 25,000, not 25000
         ax.set_xlabel("candidates")
         ax.set_title(f"Rejection types of {total_failed:,} failing candidates")
         if sandbox:
