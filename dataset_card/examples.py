@@ -13,8 +13,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-#: characters of a string kept
+#: characters of a string kept (a string at most :data:`SLACK` longer is kept whole: no "1 more character")
 TEXT = 160
+SLACK = 40
 #: items of a list kept
 ITEMS = 3
 
@@ -22,7 +23,7 @@ ITEMS = 3
 def shorten(value: Any) -> Any:
     """``value`` with long strings and lists cut, saying what was left out."""
     if isinstance(value, str):
-        if len(value) <= TEXT:
+        if len(value) <= TEXT + SLACK:
             return value
         return value[:TEXT] + f"… ({len(value) - TEXT:,} more characters)"
     if isinstance(value, list):

@@ -377,7 +377,7 @@ def render_card_text(
         "limits": limits_context(meta.limits),
         "problems_phrase": problems_phrase(meta.problems),
         "checks": problem_checks(meta.problems),
-        "sandbox": [(str(k).replace("_", " "), plain(v)) for k, v in meta.sandbox.items()],
+        "sandbox": [(str(k).replace("_", " "), "not used" if v is None else plain(v)) for k, v in meta.sandbox.items()],
         "versions": _pairs(versions),
         "sources": sources,
         "token_phrase": TOKEN_PHRASES.get(str(meta.token_counts), TOKEN_PHRASES["generation"]),

@@ -23,7 +23,7 @@ import pytest
 from builder.core import meta as build_metadata
 from builder.core.meta import BuildMeta
 from builder.dataset import charts
-from builder.dataset.card.examples import ITEMS, TEXT, shorten
+from builder.dataset.card.examples import ITEMS, SLACK, TEXT, shorten
 from builder.dataset.charts import difficulty, pass_counts, style, tokens
 from builder.dataset.dist import check_card, render_card, write_dist
 from builder.dataset.stats import compute_stats, fmt_float
@@ -74,6 +74,7 @@ def test_a_hub_model_is_a_link(dist: Path) -> None:
     link = "[`Qwen/Qwen3-Coder-30B-A3B-Instruct`](https://huggingface.co/Qwen/Qwen3-Coder-30B-A3B-Instruct)"
     assert f"candidate responses from {link}" in card
     assert "**The model.** Its model card on the Hub" in card
+    assert card.index("**The model.**") < card.index("from datasets import load_dataset")  # read before the code
 
 
 def test_a_local_model_is_described_by_the_recipe(dist: Path, tmp_path: Path) -> None:
@@ -113,8 +114,9 @@ def test_an_example_row_per_config_with_long_values_cut(dist: Path) -> None:
         row = json.loads(match.group(2))
         assert isinstance(row, dict) and row
         for value in _strings(row):
-            assert len(value) <= TEXT + 40, (config, value[:60])
-    assert shorten("x" * (TEXT + 5)) == "x" * TEXT + "… (5 more characters)"
+            assert len(value) <= TEXT + SLACK, (config, value[:60])
+    assert shorten("x" * (TEXT + SLACK)) == "x" * (TEXT + SLACK)  # never "1 more character"
+    assert shorten("x" * (TEXT + 100)) == "x" * TEXT + "… (100 more characters)"
     assert shorten(list(range(ITEMS + 2))) == [*range(ITEMS), "… (2 more items)"]
 
 
