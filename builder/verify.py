@@ -149,10 +149,12 @@ def verify(
 def _chunk_keys(execution: ChunkedExecution, candidates: Dataset, chunk_size: int) -> list[str]:
     """Every chunk's verdict key: its candidates as given (ids, responses, solutions; the extractor's code is in the
     key through the judge's version) and its problems."""
-    columns = [c for c in ("candidate_id", "problem_id", "response", "solution") if c in candidates.column_names]
+    columns = [c for c in ("candidate_id", "problem_id", "response", "solution", "language") if c in candidates.column_names]
     keys = []
     for rows in candidates.select_columns(columns).iter(batch_size=chunk_size):
         given = [rows.get(c) for c in ("candidate_id", "response", "solution")]
+        if "language" in rows:
+            given.append(rows["language"])
         keys.append(execution.chunk_key(fingerprint("candidates", *given), rows["problem_id"]))
     return keys
 

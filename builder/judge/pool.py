@@ -28,8 +28,8 @@ from typing import Any
 from builder.core import taxonomy as T
 from builder.core.settings import ExecutionSettings
 
-#: the candidate columns a worker needs
-TASK_COLUMNS = ("candidate_id", "problem_id", "solution", "extraction")
+#: the candidate columns a worker needs (``language``: where the candidates have one; Python otherwise)
+TASK_COLUMNS = ("candidate_id", "problem_id", "solution", "extraction", "language")
 
 _WORKER: dict[str, Any] = {}
 
@@ -41,9 +41,10 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _init_worker(settings: dict[str, Any], problems_path: str) -> None:
+def _init_worker(settings: dict[str, Any], problems_path: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
+    # ``parent`` comes from the parent: had it died while this worker started, os.getppid() would be init's
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
     import pyarrow as pa
 
     from builder.sandbox import make_sandbox
@@ -86,7 +87,7 @@ def _judge(task: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
     started = time.time()
     problem = _problem(task["problem_id"])
     solution = task["solution"] if task.get("extraction") != T.NO_CODE else None
-    out = judge_candidate(solution, problem, _WORKER["sandbox"], _WORKER["config"])
+    out = judge_candidate(solution, problem, _WORKER["sandbox"], _WORKER["config"], task.get("language"))
     out["source"] = problem.get("source")
     out["difficulty"] = problem.get("difficulty")
     return out, started, time.time()
@@ -126,7 +127,7 @@ class ExecutionPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.settings.model_dump(), self.problems_path),
+                initargs=(self.settings.model_dump(), self.problems_path, os.getpid()),
             )
         return self._executor
 

@@ -38,7 +38,8 @@ EVENTS = "events.log"
 #: the problem columns that decide a verdict (any change judges again)
 JUDGING_COLUMNS = (
     "problem_id", "tests", "time_limit", "memory_limit", "float_tolerance", "checker", "case_insensitive", "test_type",
-    "fn_name", "functional_match",
+    "fn_name", "functional_match", "tolerance_kind", "checker_language", "checker_protocol", "interactor",
+    "interactor_language", "interactor_protocol", "judge_files",
 )
 
 
@@ -184,7 +185,7 @@ class ChunkedExecution:
             return "queued"
         pool = self._ensure_pool()
         for i in range(size):
-            task = {c: rows[c][i] for c in TASK_COLUMNS}
+            task = {c: rows[c][i] for c in TASK_COLUMNS if c in rows}
             pool.submit(task, (key, i), self._done)
         return "queued"
 

@@ -49,7 +49,7 @@ def run_verdict(run: RunResult, stdin: str | bytes, expected: str, output_ok: Ca
         return T.LOGIC_ERROR
     if not clean:
         return T.RUNTIME_ERROR
-    if run.mode == "stdin":
+    if run.mode in ("stdin", "exec"):  # a script, or a compiled program
         produced = bool(actual.split())  # ASCII whitespace only
     else:  # call / unit-test mode: the runner's result or outcome record is the output
         produced = run.result is not None or run.outcome is not None

@@ -29,8 +29,9 @@ SANDBOX_ERROR = "sandbox_error"  # the executor failed; not the program's fault
 
 STATUSES = (EXITED, SIGNALED, TIMEOUT, MEMORY, OUTPUT_LIMIT, SANDBOX_ERROR)
 
-#: how the runner runs the code (``builder/sandbox/runner.py``): as a script, by calling a function, or under a test
-MODES = ("stdin", "call", "unittest")
+#: how the runner runs the code (``builder/sandbox/runner.py``): as a script, by calling a function, or under a test;
+#: native programs (``builder/sandbox/native.py``): a compiler run on a source file, or a compiled binary
+MODES = ("stdin", "call", "unittest", "compile", "exec")
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ class Sandbox(abc.ABC):
         files: Mapping[str, bytes] | None = None,
         mode: str = "stdin",
         spec: Mapping[str, str] | None = None,
+        binary: int | None = None,
+        streams: tuple[int, int] | None = None,
     ) -> RunResult:
         """Run ``code`` as ``__main__`` with ``stdin`` as its standard input (``mode="stdin"``).
 
@@ -173,6 +176,13 @@ class Sandbox(abc.ABC):
         working directory) before it starts, e.g. the input/expected/actual files a checker reads. ``mode="call"``
         (``spec``: ``fn_name``, ``args`` as one JSON value per line) and ``mode="unittest"`` (``spec``:
         ``test_source``, ``test_id``) run the code as the module ``solution`` under the runner's harness.
+
+        Native programs (:mod:`builder.judge.languages`): ``mode="compile"`` runs the compiler command ``spec["command"]``
+        (a JSON list) in the scratch directory, where ``files`` put the source, and returns the file
+        ``spec["output"]`` as ``stdout`` when the compiler exits 0; ``mode="exec"`` runs ``binary`` (a descriptor of a
+        sealed executable file) with ``argv`` instead of Python code. ``streams``: the program's stdin and stdout are
+        these descriptors (pipes to an interactor), taken over and closed by the call; ``stdin`` is then ignored,
+        ``stdout`` comes back empty and ``stdin_consumed`` False (the caller measures both on its side).
         """
 
     def describe(self) -> dict[str, object]:

@@ -458,12 +458,16 @@ class ForkServerSandbox(Sandbox):
         files: Mapping[str, bytes] | None = None,
         mode: str = "stdin",
         spec: Mapping[str, str] | None = None,
+        binary: int | None = None,
+        streams: tuple[int, int] | None = None,
     ) -> RunResult:
         for name in files or {}:
             if not name or "/" in name or name in (".", "..") or "\0" in name:
                 raise ValueError(f"scratch file names must be plain names, got {name!r}")
         if mode not in base.MODES:
             raise ValueError(f"unknown run mode {mode!r}")
+        if (mode == "exec") != (binary is not None):
+            raise ValueError("mode 'exec' runs a binary, and only it takes one")
         nonce = base.new_nonce()
         payload = json.dumps(
             {"code": code, "argv": list(argv), "files": {k: bytes(v).hex() for k, v in (files or {}).items()},
@@ -485,11 +489,15 @@ class ForkServerSandbox(Sandbox):
         with self._lock:
             fds: list[int] = []
             try:
+                if streams is not None:  # taken over (closed here): pipes to a program running beside this one
+                    fds = list(streams)
                 side, side_writer = side_socket()
-                fds = [memfd("payload", payload), input_memfd(stdin), memfd("stdout"), memfd("stderr"), side_writer, side]
+                stdio = fds if streams is not None else [input_memfd(stdin), memfd("stdout")]
+                fds = [memfd("payload", payload), *stdio, memfd("stderr"), side_writer, side]
                 zygote = self._zygote()
                 records = bytearray()
-                reply = self._exchange(zygote, header, fds[:5], limits, side, records)
+                reply = self._exchange(zygote, header, fds[:5] + ([binary] if binary is not None else []), limits, side, records,
+                                       streams is not None)
                 if reply is None:
                     return RunResult(status=base.SANDBOX_ERROR, mode=mode, error="the sandbox zygote died or stopped answering; restarted")
                 if reply.get("replace"):  # it could not clean up after this test: it exits, the next run starts afresh
@@ -499,20 +507,29 @@ class ForkServerSandbox(Sandbox):
                     self.restarts += 1
                 self.reaper_pid = reply.get("reaper") if isinstance(reply.get("reaper"), int) else None  # type: ignore[assignment]
                 drain(side, records, SIDE_LIMIT)  # what is left: every writer is gone by now
-                return self._result(reply, fds, limits, nonce, mode, bytes(records))
+                result = self._result(reply, fds, limits, nonce, mode, bytes(records))
+                if streams is not None:  # the caller judges what went through the pipes, and whether stdin was read
+                    result.stdout, result.stdin_consumed = b"", False
+                return result
             except OSError as exc:
                 return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
             finally:
                 for fd in fds:
                     os.close(fd)
 
-    def _exchange(self, zygote: _Zygote, header: bytes, fds: list[int], limits: Limits, side: int, records: bytearray) -> dict[str, object] | None:
-        """Send the test, then wait for the zygote's reply while draining the side channel (up to SIDE_LIMIT kept)."""
+    def _exchange(self, zygote: _Zygote, header: bytes, fds: list[int], limits: Limits, side: int, records: bytearray,
+                  piped: bool = False) -> dict[str, object] | None:
+        """Send the test, then wait for the zygote's reply while draining the side channel (up to SIDE_LIMIT kept).
+        ``piped``: stdin and stdout are pipes to another program, closed here as soon as the zygote holds them."""
         try:
             zygote.sock.settimeout(10.0)
             socket.send_fds(zygote.sock, [header], fds)
-            os.close(fds[4])  # our copy of the program's end of the side channel: the zygote holds its own now
-            fds[4] = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)  # (closed with the others)
+            null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+            for i in (1, 2, 4) if piped else (4,):
+                # our copy of the program's end of the side channel (and of its pipes): the zygote holds its own now;
+                # /dev/null takes its number in one step (closed with the others: no other thread can get that number)
+                os.dup2(null, fds[i], inheritable=False)
+            os.close(null)
             poller = select.poll()
             poller.register(zygote.sock.fileno(), select.POLLIN | select.POLLHUP)
             poller.register(side, select.POLLIN)
@@ -556,7 +573,8 @@ class ForkServerSandbox(Sandbox):
             wall_s=round(float(reply.get("wall_s") or 0.0), 4),  # type: ignore[arg-type]
             peak_memory_mb=round(int(reply.get("peak_bytes") or 0) / MB, 2),  # type: ignore[arg-type]
         )
-        result.extra = {"oom_kills": reply.get("oom_kills", 0), "pids_limited": reply.get("pids_limited", False)}
+        result.extra = {"oom_kills": reply.get("oom_kills", 0), "pids_limited": reply.get("pids_limited", False),
+                        "ended": reply.get("ended")}
         records.apply(result)
         if reply.get("killed"):
             result.extra["killed"] = reply["killed"]

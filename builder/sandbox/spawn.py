@@ -86,28 +86,60 @@ class SpawnSandbox(Sandbox):
         files: Mapping[str, bytes] | None = None,
         mode: str = "stdin",
         spec: Mapping[str, str] | None = None,
+        binary: int | None = None,
+        streams: tuple[int, int] | None = None,
     ) -> RunResult:
         if mode not in base.MODES:
             raise ValueError(f"unknown run mode {mode!r}")
+        if (mode == "exec") != (binary is not None):
+            raise ValueError("mode 'exec' runs a binary, and only it takes one")
         scratch = Path(tempfile.mkdtemp(prefix="builder-run-"))
-        fds: list[int] = []
+        fds: list[int] = list(streams or ())
         nonce = base.new_nonce()
         try:
             write_scratch_files(scratch, files)
             payload = json.dumps({"code": code, "argv": list(argv), "nonce": nonce, "mode": mode, "spec": dict(spec or {})})
             payload_fd = memfd("payload", payload.encode("utf-8", "surrogatepass"))
-            stdin_fd = input_memfd(stdin)
-            stdout_fd = memfd("stdout")
+            stdin_fd, stdout_fd = streams if streams is not None else (input_memfd(stdin), memfd("stdout"))
             stderr_fd = memfd("stderr")
             side_fd, side_writer = side_channel()
             fds += [payload_fd, stdin_fd, stdout_fd, stderr_fd, side_fd, side_writer]
-            return self._run(scratch, limits, payload_fd, stdin_fd, stdout_fd, stderr_fd, (side_fd, side_writer), nonce, mode)
+            if mode == "compile":
+                return self._compile(scratch, limits, stdout_fd, stderr_fd, dict(spec or {}))
+            command = None if binary is None else ([f"/proc/self/fd/{binary}", *argv], (binary,))
+            result = self._run(scratch, limits, payload_fd, stdin_fd, stdout_fd, stderr_fd, (side_fd, side_writer), nonce, mode,
+                               command, streams is not None)
+            if streams is not None:  # the caller judges what went through the pipes
+                result.stdout, result.stdin_consumed = b"", False
+            return result
         except OSError as exc:
             return RunResult(status=base.SANDBOX_ERROR, error=f"{type(exc).__name__}: {exc}")
         finally:
-            for fd in fds:
-                os.close(fd)
+            for fd in dict.fromkeys(fds):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _compile(self, scratch: Path, limits: Limits, stdout_fd: int, stderr_fd: int, spec: dict[str, str]) -> RunResult:
+        """Mode ``compile``: the compiler runs in the scratch folder under the limits; its output file is the stdout."""
+        command = [str(part) for part in json.loads(spec["command"])]
+        env = {"PATH": CHILD_ENV["PATH"], "TMPDIR": str(scratch), "LANG": "C", "LC_ALL": "C"}
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            result = self._run(scratch, limits, -1, null, stderr_fd, stderr_fd, (-1, -1), "", "compile", (command, ()), False, env)
+        finally:
+            os.close(null)
+        output = scratch / str(spec.get("output") or "a.out")
+        if result.status == base.EXITED and result.exit_code == 0 and output.is_file():
+            data = output.read_bytes()
+            os.write(stdout_fd, data)
+            result.stdout = data
+        elif result.status == base.EXITED and result.exit_code == 0:
+            result.exit_code = 1
+        result.stderr_tail = tail_fd(stderr_fd, STDERR_TAIL)
+        return result
 
     def _run(
         self,
@@ -120,7 +152,11 @@ class SpawnSandbox(Sandbox):
         side: tuple[int, int],
         nonce: str,
         mode: str,
+        command: tuple[list[str], tuple[int, ...]] | None = None,
+        piped: bool = False,
+        env: dict[str, str] | None = None,
     ) -> RunResult:
+        """Run the runner on the payload, or ``command`` (argv, descriptors it keeps) for native programs."""
         side_fd, side_writer = side
         cpu_soft = max(1, math.ceil(limits.cpu_s))
         memory = limits.memory_mb * MB
@@ -138,17 +174,23 @@ class SpawnSandbox(Sandbox):
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
         started = time.monotonic()
+        argv, keep = command or ([self.python, *PYTHON_FLAGS, RUNNER, str(payload_fd), str(side_writer)], (payload_fd, side_writer))
         proc = subprocess.Popen(
-            [self.python, *PYTHON_FLAGS, RUNNER, str(payload_fd), str(side_writer)],
+            argv,
             stdin=stdin_fd,
             stdout=stdout_fd,
             stderr=stderr_fd,
-            pass_fds=(payload_fd, side_writer),
+            pass_fds=keep,
             cwd=scratch,
-            env=CHILD_ENV,
+            env=env if env is not None else ({} if command else CHILD_ENV),
             start_new_session=True,
             preexec_fn=set_limits,
         )
+        if piped:  # the pipes are the child's now: a reader sees end-of-file once the writer is gone
+            null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            for fd in (stdin_fd, stdout_fd):
+                os.dup2(null, fd, inheritable=False)
+            os.close(null)
         timed_out = False
         pidfd = os.pidfd_open(proc.pid)
         try:
@@ -159,11 +201,12 @@ class SpawnSandbox(Sandbox):
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             os.close(pidfd)
-        wall = time.monotonic() - started
+        ended = time.monotonic()
+        wall = ended - started
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
         _kill_group(proc.pid)  # anything the program left behind in its session
 
-        records = base.read_records(read_fd(side_fd, SIDE_LIMIT), nonce)
+        records = base.read_records(read_fd(side_fd, SIDE_LIMIT) if side_fd >= 0 else b"", nonce)
         exception = records.exception
         cpu = usage.ru_utime + usage.ru_stime
         out_size = os.fstat(stdout_fd).st_size
@@ -178,6 +221,7 @@ class SpawnSandbox(Sandbox):
             peak_memory_mb=round(usage.ru_maxrss / 1024, 2),
         )
         records.apply(result)
+        result.extra["ended"] = ended
         if os.WIFSIGNALED(status):
             result.status = base.SIGNALED
             result.signal = os.WTERMSIG(status)

@@ -54,7 +54,7 @@ import tempfile
 import time
 import traceback
 
-from builder.sandbox import cgroups, isolation, runner
+from builder.sandbox import cgroups, isolation, native, runner
 from builder.sandbox.fdio import read_fd
 
 #: modules imported once in the zygote so a test program gets them for free (stdlib only: no threads started)
@@ -480,8 +480,8 @@ class Zygote:
                 return
 
     def run(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
-        if len(fds) != 5:
-            return {"ok": False, "error": f"zygote: expected 5 fds, got {len(fds)}"}
+        if len(fds) not in (5, 6):  # a sixth: the binary of a native program (mode exec, builder/sandbox/native.py)
+            return {"ok": False, "error": f"zygote: expected 5 or 6 fds, got {len(fds)}"}
         limits = request["limits"]
         assert isinstance(limits, dict)
         cpu_limit = float(limits["cpu_s"])
@@ -514,14 +514,18 @@ class Zygote:
             os.close(setup_w)
             setup_w = -1
             killed, status, usage = self._wait(pid, snap, cpu_limit, wall_limit, started)
-            wall = time.monotonic() - started
+            reaped = time.monotonic()
+            wall = reaped - started
             ended = self._end_tree()
             setup_error = _read_all_fd(setup_r).decode("utf-8", errors="replace")
         finally:
             os.close(setup_r)
             if setup_w >= 0:
                 os.close(setup_w)
-        reply: dict[str, object] = {"ok": not setup_error, "killed": killed, "wall_s": wall, "status": None if killed else status}
+        # ``ended``: when the program was reaped (CLOCK_MONOTONIC, one clock for every zygote: which of two programs
+        # connected by pipes ended first)
+        reply: dict[str, object] = {"ok": not setup_error, "killed": killed, "wall_s": wall, "ended": reaped,
+                                    "status": None if killed else status}
         if setup_error:
             reply["error"] = setup_error
         if self.cg is not None and snap is not None:
@@ -532,6 +536,8 @@ class Zygote:
             cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
             # a forked child starts with the zygote's resident pages: what is above them is the program's own
             peak = max(0, usage.ru_maxrss * 1024 - self.base_rss)
+            if len(fds) == 6:  # a binary replaced the forked interpreter: its own peak, once above the fork's pages
+                peak = usage.ru_maxrss * 1024 if usage.ru_maxrss * 1024 > self.base_rss else 0
             reply.update(cpu_s=cpu, peak_bytes=peak, oom_kills=0, pids_limited=False, memory_exceeded=peak >= memory)
         dirty = ended or self._clean_up(scratch)
         if dirty:
@@ -796,16 +802,18 @@ class Zygote:
         if self.cg is not None:  # the test's own memory group: a memory kill can only hit this test
             self.cg.join_test()
         # move every fd out of the 0..4 range first, then into place: stdin, stdout, stderr, side channel, setup pipe
-        moved = [os.dup(fd) for fd in (*fds[1:], setup_w)]
+        moved = [os.dup(fd) for fd in (*fds[1:5], setup_w)]
+        binary = native.park(fds[5]) if len(fds) > 5 else None
         for target, fd in enumerate(moved):
             os.dup2(fd, target, inheritable=True)
         self._setup_fd = 4
         keep = self.landlock.fd if self.landlock is not None else None
         if keep is not None:  # the prepared Landlock ruleset stays open until the program is confined to it
             keep = os.dup2(keep, 5, inheritable=False)
-            isolation.close_from(6)
+        if binary is not None:  # a native program's binary, at BINARY_FD: executed by fd, closed by that execve
+            native.place(binary, keep is not None)
         else:
-            isolation.close_from(5)
+            isolation.close_from(6 if keep is not None else 5)
         os.chdir(scratch)
         cpu_limit = float(limits["cpu_s"])
         output = int(limits["output_mb"]) * MB
@@ -847,6 +855,8 @@ class Zygote:
             os.close(keep)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
         atexit._clear()  # the zygote's own exit handlers are not the program's
+        if mode in native.MODES:  # a compiler, or a compiled program: never returns
+            native.run(mode, argv, spec, binary is not None)
         linecache.cache["solution.py"] = (len(code), None, code.splitlines(True), "solution.py")  # tracebacks show lines
         os.close(4)  # setup done: from here on, anything is the program's own doing
         status = runner.execute(code, 3, argv, nonce=nonce, mode=mode, spec=spec)
