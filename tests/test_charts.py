@@ -74,7 +74,7 @@ def test_every_chart_is_a_clean_png_in_the_shared_look(stats: dict[str, Any], tm
     for verdict in ("wa", "timeout", "logic_error"):
         assert has_color(rejection, style.VERDICT_COLORS[verdict]), verdict
     tokens = pixels(tmp_path / "token_lengths.png")
-    assert has_color(tokens, style.PASSED, 50) and has_color(tokens, style.FAILED, 50)
+    assert has_color(tokens, style.PASSED, 50) and has_color(tokens, style.FAILED_DARK, 50)  # failed: a dark outline
 
 
 def test_charts_are_byte_identical_across_processes(stats: dict[str, Any], tmp_path: Path) -> None:
@@ -108,7 +108,8 @@ def _one_problem_stats(tmp_path: Path, verdicts: list[str], tokens: int | None) 
 
 def test_edge_cases_skip_what_cannot_be_drawn(tmp_path: Path) -> None:
     all_pass = _one_problem_stats(tmp_path / "p", ["passed", "passed"], None)
-    assert charts.charts_for(all_pass) == ["difficulty_pass_rate.png", "pass_count_histogram.png", "source_difficulty_heatmap.png"]
+    # one problem, one source: the heatmap would repeat the difficulty chart
+    assert charts.charts_for(all_pass) == ["difficulty_pass_rate.png", "pass_count_histogram.png"]
     with pytest.raises(ValueError, match="unavailable"):
         charts.token_lengths_chart(all_pass, tmp_path / "t.png")
     assert sorted(p.name for p in (tmp_path / "p" / "assets").glob("*.png")) == sorted(charts.charts_for(all_pass))
