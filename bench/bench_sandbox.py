@@ -203,8 +203,21 @@ def tier_numbers(n_tests: int, workers: int, latency_tests: int) -> dict[str, ob
             "latency": latency("forkserver", workload(latency_tests))}
 
 
+def _average(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The mean of a tier's runs (throughput and latency figures), or the first error."""
+    for run in runs:
+        if "error" in run:
+            return run
+    out: dict[str, object] = {"level": runs[0]["level"]}
+    for part in ("throughput", "latency"):
+        numbers = [run[part] for run in runs]
+        out[part] = {key: sum(n[key] for n in numbers) / len(numbers) for key in numbers[0]}  # type: ignore[index,union-attr]
+    return out
+
+
 def other_tier(tier: int, args: argparse.Namespace) -> dict[str, object]:
-    """Run this benchmark's fork-server part at ``tier`` (tests/tiers/launch.py: a user, or a default container)."""
+    """Run this benchmark's fork-server part at ``tier`` in a subprocess: this process's own (tier 1, as root), or
+    through tests/tiers/launch.py as a user (tier 2) or a default container (tier 3)."""
     import pwd
 
     launch = [sys.executable, str(REPO / "tests" / "tiers" / "launch.py"), "--tier", str(tier), "--cwd", str(REPO)]
@@ -220,10 +233,12 @@ def other_tier(tier: int, args: argparse.Namespace) -> dict[str, object]:
                 except KeyError:
                     pass
         launch += ["--user", str(user)]
-    else:
+    elif tier == 3:
         launch += ["--ro-cgroup"]
-    command = [*launch, "--", sys.executable, str(Path(__file__).resolve()), "--tier-only", "--tests", str(args.tests),
+    command = [sys.executable, str(Path(__file__).resolve()), "--tier-only", "--tests", str(args.tests),
                "--workers", str(args.workers), "--latency-tests", str(args.latency_tests)]
+    if tier != 1:
+        command = [*launch, "--", *command]
     done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["exit status " + str(done.returncode)])[-1][:300]}
@@ -267,10 +282,15 @@ def main() -> None:
         baseline = baseline_latency(args.baseline_rev, args.latency_tests)
         again = latency("forkserver", lat_items)  # the current one again, after the baseline: less drift
         fork_lat = {k: (fork_lat[k] + again[k]) / 2 for k in fork_lat}
-    tiers = {}
+    tiers: dict[int, dict[str, object]] = {}
     if args.tiers == "all" and os.geteuid() == 0:
-        for tier in (2, 3):
-            tiers[tier] = other_tier(tier, args)
+        # each tier in a subprocess of its own (tier 1 too, so all are measured alike), in the order 1 2 3 3 2 1: the
+        # two runs of a tier are averaged, which cancels a load that drifts linearly during the run
+        runs: dict[int, list[dict[str, object]]] = {}
+        for tier in (1, 2, 3, 3, 2, 1):
+            runs.setdefault(tier, []).append(other_tier(tier, args))
+        for tier, pair in runs.items():
+            tiers[tier] = _average(pair)
     load_after = os.getloadavg()
 
     ratio = fork_tp["tests_per_s"] / spawn_tp["tests_per_s"]
@@ -287,11 +307,10 @@ def main() -> None:
         print(f"{name:<28}{r['tests']:>7}{r['correct']:>9}{r['seconds']:>9.2f}{r['ms_per_test']:>10.2f}")
     print(f"per-test cost of the fork-server vs bare fork+exec: {overhead:.1f}x (target <= 4)")
     if tiers:
-        own = {"level": level, "throughput": fork_tp, "latency": fork_lat}
-        print(f"isolation tiers, same tests (fork-server; spawn-per-test {spawn_tp['tests_per_s']:.1f} tests/s, bare fork+exec "
-              f"{bare['ms_per_test']:.2f} ms/test):")
+        print(f"isolation tiers, same tests, each tier run twice (order 1 2 3 3 2 1) and averaged (fork-server; spawn-per-test "
+              f"{spawn_tp['tests_per_s']:.1f} tests/s, bare fork+exec {bare['ms_per_test']:.2f} ms/test):")
         print(f"{'tier':<6}{'tests/s':>9}{'x spawn':>9}{'ms/test':>9}{'x bare':>8}{'correct':>9}  level")
-        for tier, numbers in sorted({int(level.split(':')[0][-1]) if level.startswith('tier') else 1: own, **tiers}.items()):
+        for tier, numbers in sorted(tiers.items()):
             if "error" in numbers:
                 print(f"{tier:<6}  unavailable: {numbers['error']}")
                 continue
