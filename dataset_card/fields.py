@@ -7,6 +7,7 @@ from typing import Any
 from datasets import Features, LargeList, List, Value
 
 _MESSAGES = "list of `{role, content}` messages (TRL conversational format)"
+_LICENSE = "licence of the problem, from its source"
 
 FIELDS: dict[str, dict[str, str]] = {
     "sft": {
@@ -19,7 +20,19 @@ FIELDS: dict[str, dict[str, str]] = {
         "tests_total": "tests of the problem",
         "source": "where the problem comes from",
         "difficulty": "the source's difficulty: a Codeforces rating or a label, `unknown` when absent",
+        "problem_id": "the problem (join key to `problems`)",
+        "candidate_id": "the candidate (join key to `candidates`)",
+        "license": _LICENSE,
         "messages": f"{_MESSAGES}: the prompt (system + user) and the response as the assistant turn",
+    },
+    "sft_tokenized": {
+        "id": "the `sft` row's `id`",
+        "problem_id": "the problem (join key to `problems`)",
+        "candidate_id": "the candidate (join key to `candidates`)",
+        "license": _LICENSE,
+        "chat_template_applied": "the `sft` row's `messages` through the tokenizer's chat template",
+        "input_ids": "`chat_template_applied` tokenized (no special tokens added: the template writes its own); decodes back to it exactly",
+        "labels": "the token id on the assistant turns (through their end-of-turn token), `-100` on every other token; no `attention_mask`: it is all ones before padding, and collators make it",
     },
     "dpo": {
         "prompt": f"{_MESSAGES}: system + user, shared by both completions",
@@ -33,6 +46,19 @@ FIELDS: dict[str, dict[str, str]] = {
         "rejected_pass_rate": "test pass rate of the rejected response",
         "source": "where the problem comes from",
         "difficulty": "the source's difficulty label or rating",
+        "license": _LICENSE,
+    },
+    "kto": {
+        "prompt": f"{_MESSAGES}: system + user",
+        "completion": "one assistant message: the response",
+        "label": "true (desirable) when the response passed every test, false when it failed (never a `sandbox_error`)",
+        "problem_id": "the problem (join key to `problems`)",
+        "candidate_id": "the candidate (join key to `candidates`)",
+        "verdict": "`passed` or the rejection type",
+        "reward": "the response's reward (see `candidates.reward`)",
+        "source": "where the problem comes from",
+        "difficulty": "the source's difficulty label or rating",
+        "license": _LICENSE,
     },
     "candidates": {
         "candidate_id": "`{problem_id}_{candidate_index}` (or the id a verified corpus gave)",
@@ -57,6 +83,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "exception": "class name of its uncaught exception (through the runner's side channel)",
         "source": "where the problem comes from",
         "difficulty": "the source's difficulty label or rating",
+        "reward": "the reward `builder.reward` gives this response: the test pass rate, or 1/0 for passed/failed, as the recipe's `[dataset] reward` says (see the training section); null for a `sandbox_error`",
+        "license": _LICENSE,
     },
     "problems": {
         "problem_id": "unique id",
@@ -100,6 +128,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "pass_at_1": "unbiased pass@1 (= pass_rate)",
         "pass_at_k": "unbiased pass@k for k = 1 .. num_judged (`pass_at_k[k-1]`), Chen et al. (2021)",
         "empirical_difficulty": "label from the pass rate (table above): ready for RL curricula",
+        "prompt": f"{_MESSAGES}: the build's own prompt (system + user) for the problem, as GRPO-style trainers take it",
     },
 }
 

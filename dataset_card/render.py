@@ -31,6 +31,26 @@ TOKEN_PHRASES = {
 }
 
 
+#: what each config is, in the card's overview table
+CONFIG_ROWS = {
+    "sft": "responses that pass every test: the problem, the response, the program extracted from it and its test results, plus the conversation in TRL's `messages` format",
+    "sft_tokenized": "the `sft` rows through the generating model's chat template and tokenizer: `input_ids`, and `labels` with every non-assistant token masked (`-100`)",
+    "dpo": "preference pairs: chosen passes every test, rejected fails (with its rejection type)",
+    "kto": "unpaired preferences (TRL's KTO format): each judged response with `label` true when it passes every test",
+    "candidates": "every candidate with its verdict, per-test summary and reward",
+    "problems": "one row per problem: tests, pass counts, unbiased pass@k, an empirical difficulty label and a ready `prompt` (for RL)",
+}
+KTO_BALANCE_PHRASES = {
+    "global": "as many desirable as undesirable rows overall: every row of the smaller side, and as many of the larger one, drawn with the seed",
+    "problem": "per problem, as many desirable as undesirable rows, drawn with the seed (problems with only one kind give none)",
+    "none": "every judged response, unbalanced",
+}
+REWARD_PHRASES = {
+    "pass_rate": "the share of the problem's tests the response passed",
+    "binary": "1 when the response passed every test, else 0",
+}
+
+
 def size_category(rows: int) -> str:
     """The Hub's size_categories bucket for a row count."""
     bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -57,9 +77,11 @@ def dataset_license(meta: BuildMeta, stats: Mapping[str, Any]) -> str:
 def card_data(stats: Mapping[str, Any], meta: BuildMeta, schemas: Mapping[str, Features], pretty_name: str, license: str) -> DatasetCardData:
     """The YAML front matter: every config with its data files and dataset_info."""
     sizes = stats["configs"]
+    names = [name for name in CONFIGS if name in schemas]
     configs = []
-    for name in CONFIGS:
-        entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train", "path": f"{name}/train-*"}]}
+    for name in names:
+        # the Parquet files only: JSONL copies may lie beside them ([dataset] formats)
+        entry: dict[str, Any] = {"config_name": name, "data_files": [{"split": "train", "path": f"{name}/train-*.parquet"}]}
         if name == "sft":
             entry["default"] = True
         configs.append(entry)
@@ -71,7 +93,7 @@ def card_data(stats: Mapping[str, Any], meta: BuildMeta, schemas: Mapping[str, F
             "download_size": sizes[name]["download_size"],
             "dataset_size": sizes[name]["dataset_size"],
         }
-        for name in CONFIGS
+        for name in names
     ]
     return DatasetCardData(
         pretty_name=pretty_name,
@@ -383,7 +405,13 @@ def render_card_text(
         "token_phrase": TOKEN_PHRASES.get(str(meta.token_counts), TOKEN_PHRASES["generation"]),
         "charts": charts,
         "alt": {file: alt for file, (_, alt) in CHARTS.items()},
-        "fields": [(c, field_rows(c, schemas[c])) for c in CONFIGS],
+        "fields": [(c, field_rows(c, schemas[c])) for c in CONFIGS if c in schemas],
+        "configs": [c for c in CONFIGS if c in schemas],
+        "config_rows": {c: CONFIG_ROWS[c] for c in CONFIGS if c in schemas},
+        "tokenized": meta.tokenized,
+        "jsonl": "jsonl" in meta.dataset.formats,
+        "kto_balance": KTO_BALANCE_PHRASES.get(meta.dataset.kto_balance, meta.dataset.kto_balance),
+        "reward_phrase": REWARD_PHRASES.get(meta.dataset.reward, meta.dataset.reward),
         "licenses": stats["licenses"],
         "citation_key": re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "dataset",
         "builder_version": versions["builder"],

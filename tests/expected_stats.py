@@ -51,13 +51,20 @@ def expected(dist: Path) -> dict[str, Any]:
     probs = rows(dist, "problems", ["problem_id", "source", "difficulty", "license", "tests", "num_candidates", "num_judged", "num_passed", "pass_at_k"])
     sft = rows(dist, "sft", ["id"])
     dpo = rows(dist, "dpo", ["problem_id", "rejection_type"])
+    kto = rows(dist, "kto", ["label"])
+    tokenized = rows(dist, "sft_tokenized", ["id"])
 
     verdicts = Counter(r["verdict"] for r in cand)
     passed = verdicts["passed"]
     failed = sum(verdicts[t] for t in REJECTIONS)
     judged = passed + failed
+    present = {"sft_tokenized": tokenized, "kto": kto}
     e: dict[str, Any] = {
-        "rows": {"sft": len(sft), "dpo": len(dpo), "candidates": len(cand), "problems": len(probs)},
+        "rows": {
+            "sft": len(sft), **{c: len(r) for c, r in present.items() if (Path(dist) / c).is_dir()},
+            "dpo": len(dpo), "candidates": len(cand), "problems": len(probs),
+        },
+        "kto": {"desirable": sum(r["label"] for r in kto), "undesirable": sum(not r["label"] for r in kto), "total": len(kto)},
         "problems": len(probs),
         "tests": sum(len(p["tests"]) for p in probs),
         "candidates": len(cand),

@@ -1,4 +1,5 @@
-"""The sft / dpo / candidates / problems configs: fields, TRL's conversational rule, pairing, pass@k, determinism."""
+"""The sft / dpo / kto / candidates / problems configs: fields, TRL's conversational rule, pairing, balance, join keys,
+licences, rewards, line endings, JSONL copies, pass@k, determinism."""
 
 from __future__ import annotations
 
@@ -75,22 +76,28 @@ def source_rows() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
 
 def test_every_config_loads_with_load_dataset(dist: Path) -> None:
     sizes = {}
-    for config in ("sft", "dpo", "candidates", "problems"):
+    for config in ("sft", "dpo", "kto", "candidates", "problems"):
         ds = load_dataset(str(dist), config, split="train")
         sizes[config] = len(ds)
         assert len(ds) > 0
     assert sizes["candidates"] == 700 and sizes["problems"] == 90
+    assert not (dist / "sft_tokenized").exists()  # "demo-model" names no tokenizer that loads without a download
+    assert json.loads((dist / "build.json").read_text())["tokenized"] == {
+        "tokenizer": "demo-model", "rows": 0, "left_out": 0, "skipped": "the tokenizer is not available without a download",
+    }
 
 
 def test_sft_keeps_the_seed_fields_and_trl_messages(dist: Path, source_rows) -> None:
     candidates, problems = source_rows
     sft = load_dataset(str(dist), "sft", split="train")
-    assert sft.column_names == [*SEED_FIELDS, "messages"]
+    assert sft.column_names == [*SEED_FIELDS, "problem_id", "candidate_id", "license", "messages"]
     passed = [c for c in candidates if c["verdict"] == "passed"]
     assert len(sft) == len(passed)
     for row, cand in zip(sft, passed):
         assert row["id"] == f"{cand['problem_id']}_sft_{cand['candidate_index']}"
+        assert (row["problem_id"], row["candidate_id"]) == (cand["problem_id"], cand["candidate_id"])
         problem = problems[cand["problem_id"]]
+        assert row["license"] == problem["license"]
         assert row["problem"] == problem["problem"]
         assert (row["response"], row["solution"], row["tests_passed"], row["tests_total"]) == (
             cand["response"], cand["solution"], cand["tests_total"], cand["tests_total"]
@@ -108,7 +115,7 @@ def test_dpo_pairs_follow_the_rules(dist: Path, source_rows) -> None:
     dpo = load_dataset(str(dist), "dpo", split="train")
     assert dpo.column_names == [
         "prompt", "chosen", "rejected", "problem_id", "rejection_type", "chosen_id", "rejected_id",
-        "chosen_pass_rate", "rejected_pass_rate", "source", "difficulty",
+        "chosen_pass_rate", "rejected_pass_rate", "source", "difficulty", "license",
     ]
     per_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in dpo:
@@ -124,6 +131,7 @@ def test_dpo_pairs_follow_the_rules(dist: Path, source_rows) -> None:
         assert row["rejected"] == [{"role": "assistant", "content": rejected["response"]}]
         assert row["prompt"] == build_messages(problems[row["problem_id"]], "Be brief.", "Solve it.\n\n{problem}")
         assert (row["chosen_pass_rate"], row["rejected_pass_rate"]) == (chosen["test_pass_rate"], rejected["test_pass_rate"])
+        assert row["license"] == problems[row["problem_id"]]["license"]
         per_problem[row["problem_id"]].append(row)
 
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -177,12 +185,17 @@ def test_choose_pairs_exhausts_distinct_pairs() -> None:
 def test_candidates_config_drops_only_the_measurements(dist: Path, source_rows) -> None:
     candidates, _ = source_rows
     ds = load_dataset(str(dist), "candidates", split="train")
-    assert ds.column_names == [c for c in CANDIDATE_FEATURES if c not in MEASURED_COLUMNS]
+    assert ds.column_names == [*(c for c in CANDIDATE_FEATURES if c not in MEASURED_COLUMNS), "reward", "license"]
     assert ds.features == CANDIDATES_CONFIG_FEATURES
     assert ds["candidate_id"] == [c["candidate_id"] for c in candidates]
+    licenses = {p["problem_id"]: p["license"] for p in load_dataset(str(dist), "problems", split="train")}
     for row, cand in zip(ds, candidates):
         killed = cand["verdict"] in ("timeout", "memory")
+        assert row["license"] == licenses[cand["problem_id"]]
+        assert row["reward"] == (None if cand["verdict"] == T.SANDBOX_ERROR else cand["tests_passed"] / cand["tests_total"])
         for key in ds.column_names:
+            if key in ("reward", "license"):
+                continue
             if killed and key in ("failed_actual_head", "failed_stderr_tail"):
                 assert row[key] is None
             else:
@@ -203,7 +216,7 @@ def test_published_tracebacks_hold_no_machine_paths() -> None:
         {**base, "candidate_id": "a", "verdict": "logic_error", "failed_stderr_tail": trace, "failed_actual_head": "1\n"},
         {**base, "candidate_id": "b", "verdict": "timeout", "failed_stderr_tail": "partial", "failed_actual_head": "12"},
     ]
-    out = candidates_config(Dataset.from_list(rows, features=CANDIDATE_FEATURES))
+    out = candidates_config(Dataset.from_list(rows, features=CANDIDATE_FEATURES), problems)
     assert out[0]["failed_stderr_tail"] == (
         'Traceback (most recent call last):\n  File "<builder>/builder/sandbox/runner.py", line 76, in execute\n'
         '  File "<stdlib>/threading.py", line 982, in run\nIndexError: x'
@@ -225,6 +238,8 @@ def test_problems_config_counts_pass_at_k_and_labels(dist: Path, source_rows) ->
             len(cands), len(judged), c, len(problems[row["problem_id"]]["tests"])
         )
         assert row["tests"] == problems[row["problem_id"]]["tests"]
+        assert row["prompt"] == build_messages(problems[row["problem_id"]], "Be brief.", "Solve it.\n\n{problem}")
+        assert is_conversational({"prompt": row["prompt"]})
         if judged:
             assert row["pass_rate"] == pytest.approx(c / len(judged)) and row["pass_at_1"] == pytest.approx(c / len(judged))
         else:
@@ -318,3 +333,137 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
     c = build(tmp_path / "c" / "asm", seed=8, meta={**META, "seed": 100})
     assert (c / "dpo/train-00000-of-00001.parquet").read_bytes() != (a / "dpo/train-00000-of-00001.parquet").read_bytes()
     assert (c / "sft/train-00000-of-00001.parquet").read_bytes() == (a / "sft/train-00000-of-00001.parquet").read_bytes()
+
+
+# --- kto ---------------------------------------------------------------------------------------------
+
+
+def _kto(candidates: Dataset, problems: Dataset, balance: str, seed: int = 99) -> Dataset:
+    from builder.dataset.kto import kto_config
+
+    meta = BuildMeta.model_validate({**META, "seed": seed, "dataset": {"kto_balance": balance}})
+    return kto_config(normalize_candidates(candidates), problems, meta)
+
+
+def test_kto_rows_are_trl_unpaired_preferences_balanced_as_asked(dist: Path, source_rows) -> None:
+    candidates, problems = source_rows
+    by_id = {c["candidate_id"]: c for c in candidates}
+    order = {c["candidate_id"]: i for i, c in enumerate(candidates)}
+    kto = load_dataset(str(dist), "kto", split="train")
+    assert kto.column_names == [
+        "prompt", "completion", "label", "problem_id", "candidate_id", "verdict", "reward", "source", "difficulty", "license",
+    ]
+    for row in kto:
+        cand = by_id[row["candidate_id"]]
+        assert row["label"] == (cand["verdict"] == T.PASSED) and row["verdict"] == cand["verdict"]
+        assert cand["verdict"] != T.SANDBOX_ERROR
+        assert row["prompt"] == build_messages(problems[cand["problem_id"]], "Be brief.", "Solve it.\n\n{problem}")
+        assert row["completion"] == [{"role": "assistant", "content": cand["response"]}]
+        assert is_conversational({"prompt": row["prompt"]}) and is_conversational({"completion": row["completion"]})
+        assert row["reward"] == cand["tests_passed"] / cand["tests_total"]
+        assert (row["problem_id"], row["license"]) == (cand["problem_id"], problems[cand["problem_id"]]["license"])
+    assert [order[c] for c in kto["candidate_id"]] == sorted(order[c] for c in kto["candidate_id"])  # candidate order
+    # global (the default): every row of the smaller side, as many of the larger
+    passed = sum(c["verdict"] == T.PASSED for c in candidates)
+    failed = sum(T.is_model_failure(c["verdict"]) for c in candidates)
+    assert Counter(kto["label"]) == {True: min(passed, failed), False: min(passed, failed)}
+    smaller = T.PASSED if passed <= failed else None
+    assert {c for c in kto["candidate_id"] if (by_id[c]["verdict"] == T.PASSED) == (smaller is not None)} == {
+        c["candidate_id"] for c in candidates if (c["verdict"] == T.PASSED) == (smaller is not None) and c["verdict"] != T.SANDBOX_ERROR
+    }
+
+    cands = Dataset.from_list(candidates, features=CANDIDATE_FEATURES)
+    probs = Dataset.from_list(list(problems.values()))
+    everything = _kto(cands, probs, "none")
+    assert len(everything) == passed + failed and T.SANDBOX_ERROR not in set(everything["verdict"])
+    per_problem = _kto(cands, probs, "problem")
+    groups: dict[str, Counter[bool]] = defaultdict(Counter)
+    for row in per_problem:
+        groups[row["problem_id"]][row["label"]] += 1
+    for problem_id in {c["problem_id"] for c in candidates}:
+        n_pass = sum(c["problem_id"] == problem_id and c["verdict"] == T.PASSED for c in candidates)
+        n_fail = sum(c["problem_id"] == problem_id and T.is_model_failure(c["verdict"]) for c in candidates)
+        assert groups[problem_id][True] == groups[problem_id][False] == min(n_pass, n_fail), problem_id
+    assert _kto(cands, probs, "global")["candidate_id"] == kto["candidate_id"]  # deterministic
+    assert _kto(cands, probs, "global", seed=5)["candidate_id"] != kto["candidate_id"]  # the seed draws the larger side
+
+
+def test_kto_order_does_not_depend_on_row_order() -> None:
+    """The seeded choice hashes candidate ids: shuffling the candidates keeps the same rows."""
+    problems = synthetic_problems(6, seed=7)
+    cands = synthetic_candidates(problems, 80, seed=7)
+    a = set(_kto(cands, problems, "global")["candidate_id"])
+    b = set(_kto(cands.shuffle(seed=1).flatten_indices(), problems, "global")["candidate_id"])
+    assert a == b and len(a) > 10
+
+
+# --- statements, licences, rewards, JSONL --------------------------------------------------------------
+
+
+def test_statement_line_endings_are_normalized_everywhere_and_only_them(tmp_path: Path) -> None:
+    problems = synthetic_problems(8, seed=12)
+    crlf = problems.map(
+        lambda p: {
+            "problem": p["problem"].replace("\n", "\r\n") + "Lone\rcarriage\r\n\r\nend  \t",
+            "title": p["title"] + "\r\n",
+            "tests": [{"input": t["input"].replace("\n", "\r\n"), "output": t["output"]} for t in p["tests"]],
+        }
+    )
+    out = tmp_path / "crlf"
+    write_dist(out, synthetic_candidates(crlf, 90, seed=12), crlf, BuildMeta.model_validate(META))
+    originals = {p["problem_id"]: p for p in crlf}
+
+    def normalized(text: str) -> str:
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    texts: list[str] = []
+    for row in load_dataset(str(out), "problems", split="train"):
+        original = originals[row["problem_id"]]
+        assert row["problem"] == normalized(original["problem"]) and row["title"] == normalized(original["title"])
+        assert row["tests"] == original["tests"]  # test data is never touched
+        assert any("\r\n" in t["input"] for t in row["tests"])
+        texts += [row["problem"], *(m["content"] for m in row["prompt"])]
+    for row in load_dataset(str(out), "sft", split="train"):
+        assert row["problem"] == normalized(originals[row["problem_id"]]["problem"])
+        texts += [row["problem"], *(m["content"] for m in row["messages"][:-1])]
+    for config in ("dpo", "kto"):
+        for row in load_dataset(str(out), config, split="train"):
+            texts += [m["content"] for m in row["prompt"]]
+    assert texts and not any("\r" in t for t in texts)
+    assert any("Lone\ncarriage\n\nend  \t" in t for t in texts)  # everything but the line ends verbatim
+
+
+def test_binary_rewards_and_sandbox_errors_have_none() -> None:
+    from builder.dataset.candidates import rewards
+
+    import pyarrow as pa
+
+    verdicts = pa.array(["passed", "wa", "sandbox_error", None, "timeout"])
+    rates = pa.array([1.0, 0.5, 0.0, 0.0, 0.25])
+    assert rewards(verdicts, rates, "pass_rate").to_pylist() == [1.0, 0.5, None, None, 0.25]
+    assert rewards(verdicts, rates, "binary").to_pylist() == [1.0, 0.0, None, None, 0.0]
+    with pytest.raises(ValueError):
+        rewards(verdicts, rates, "other")
+    problems = synthetic_problems(3, seed=2)
+    cands = synthetic_candidates(problems, 30, seed=2)
+    binary = candidates_config(cands, problems, "binary")
+    assert binary["reward"] == [None if v == T.SANDBOX_ERROR else float(v == T.PASSED) for v in cands["verdict"]]
+
+
+def test_jsonl_copies_beside_the_parquet_files(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = build(tmp_path / "j" / "asm", meta={**META, "dataset": {**META["dataset"], "formats": ["parquet", "jsonl"]}})
+    for config in ("sft", "dpo", "kto", "candidates", "problems"):
+        shards = sorted((out / config).glob("train-*.parquet"))
+        assert [p.with_suffix(".jsonl") for p in shards] == sorted((out / config).glob("*.jsonl"))
+        parquet_rows = [row for p in shards for row in pq.read_table(p).to_pylist()]
+        jsonl_rows = [json.loads(line) for p in shards for line in p.with_suffix(".jsonl").read_text(encoding="utf-8").splitlines()]
+        assert jsonl_rows == parquet_rows, config  # the same rows, in the same order, numbers exact
+        loaded = load_dataset(str(out), config, split="train")  # the card's config loads the Parquet files only
+        assert len(loaded) == len(parquet_rows)
+        from_json = load_dataset("json", data_files=[str(p.with_suffix(".jsonl")) for p in shards], split="train")
+        assert from_json.cast(loaded.features).to_list() == loaded.to_list(), config
+    # a rebuild without JSONL leaves none behind
+    build(out, meta=META)
+    assert not list(out.rglob("*.jsonl"))

@@ -22,7 +22,8 @@ from builder.core.taxonomy import DESCRIPTIONS
 from builder.core.meta import BuildMeta
 from expected_stats import dec, expected, n, pct
 
-CONFIGS = ["sft", "dpo", "candidates", "problems"]
+#: the fixture's model is models/demo: its tokenizer loads from the checkout, so sft_tokenized is made
+CONFIGS = ["sft", "sft_tokenized", "dpo", "kto", "candidates", "problems"]
 
 META: dict[str, Any] = {
     "name": "cardtest",
@@ -139,7 +140,7 @@ def test_front_matter_declares_every_config(dist: Path) -> None:
     configs = {c["config_name"]: c for c in data["configs"]}
     assert list(configs) == CONFIGS
     for name in CONFIGS:
-        assert configs[name]["data_files"] == [{"split": "train", "path": f"{name}/train-*"}]
+        assert configs[name]["data_files"] == [{"split": "train", "path": f"{name}/train-*.parquet"}]
     info = {i["config_name"]: i for i in data["dataset_info"]}
     for name in CONFIGS:
         files = sorted((dist / name).glob("train-*.parquet"))
@@ -187,6 +188,15 @@ def test_every_statistics_table_matches_the_parquet_files(dist: Path) -> None:
     assert keyed(s["Rejection types"]) == {t: [n(c), pct(sh), DESCRIPTIONS[t]] for t, (c, sh) in e["rejections"].items()}
     assert keyed(s["DPO pairs by rejection type"]) == {t: [n(c), pct(sh)] for t, (c, sh) in e["dpo_rejections"].items()}
     assert {k: v[0] for k, v in keyed(s["Problems"]).items()} == {k: n(v) for k, v in e["problem_counts"].items()}
+    assert {k: v[0] for k, v in keyed(s["KTO rows"]).items()} == {
+        "desirable (passed)": n(e["kto"]["desirable"]), "undesirable (failed)": n(e["kto"]["undesirable"]), "total": n(e["kto"]["total"]),
+    }
+    record = json.loads((dist / "build.json").read_text())["tokenized"]
+    assert {k: v[0] for k, v in keyed(s["Tokenized SFT"]).items()} == {
+        "tokenizer": f"`{record['tokenizer']}`", "rows": n(e["rows"]["sft_tokenized"]),
+        "sft rows left out (their tokens do not give back their text exactly)": n(record["left_out"]),
+    }
+    assert e["rows"]["sft_tokenized"] + record["left_out"] == e["rows"]["sft"]
     assert {int(k): v[0] for k, v in keyed(s["Passing candidates per problem"]).items()} == {
         k: n(v) for k, v in e["pass_count_distribution"].items()
     }
@@ -334,6 +344,7 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
     allowed.update(f"{meta['limits'][k]:g}" for k in ("time_limit_s", "memory_limit_mb"))
     add([src[k] for src in meta["sources"] for k in ("problems", "quarantined")])
     add(meta.get("problems") or {})
+    add(meta["tokenized"])
     if meta.get("problems", {}).get("threshold") is not None:
         allowed.add(f"{meta['problems']['threshold']:g}")
     _, body = split_card((dist / "README.md").read_text())
@@ -351,7 +362,8 @@ def test_no_number_in_the_card_is_unaccounted_for(dist: Path) -> None:
 _STAT_SECTIONS = {
     "Summary", "Rejection types", "DPO pairs by rejection type", "Problems", "Passing candidates per problem", "pass@k",
     "Empirical difficulty", "Response length in tokens", "Pass rate by difficulty", "Pass rate by source",
-    "Licences of the sources", "Sources", "Generation", "How it was made", "Execution and isolation",
+    "Licences of the sources", "Sources", "Generation", "How it was made", "Execution and isolation", "KTO rows",
+    "Tokenized SFT",
 }
 
 
@@ -372,8 +384,11 @@ def test_card_links_every_chart_and_fields_of_every_config(dist: Path) -> None:
         schema = pq.read_schema(sorted((dist / name).glob("train-*.parquet"))[0])
         assert fields == schema.names
         assert all(row[2] for row in table(s[f"`{name}`"])), f"undocumented field in {name}"
-    for needle in ('load_dataset("cardtest", "sft"', "SFTTrainer", "DPOTrainer", "## Limitations", "## Citation", "@misc{cardtest"):
+    for needle in ("SFTTrainer", "DPOTrainer", "KTOTrainer", "GRPOTrainer", "ExecutionReward(problems", "## Limitations", "## Citation", "@misc{cardtest"):
         assert needle in text
+    for name in CONFIGS:  # a load_dataset example for every config
+        assert f'{name} = load_dataset("cardtest", "{name}", split="train")' in text
+    assert 'load_dataset("cardtest", "sft_tokenized", split="train")' in text and '.select_columns(["input_ids", "labels"])' in text
 
 
 def test_builder_card_check_detects_stale_files(dist: Path, tmp_path: Path) -> None:
@@ -422,3 +437,29 @@ def test_card_errors_are_one_line(tmp_path: Path) -> None:
     empty = runner.invoke(cli, ["card", str(tmp_path / "empty")])
     assert empty.exit_code == 2 and "no parquet files" in empty.output
     assert "Traceback" not in missing.output + empty.output
+
+
+def test_card_without_a_tokenizer_and_with_jsonl_copies(tmp_path: Path) -> None:
+    """No tokenizer without a download: no sft_tokenized config, and the card says why; JSONL copies beside the
+    Parquet files: the YAML's configs still point at the Parquet files only, every config loads, publish validates."""
+    from builder.publish.validate import validate_dist
+
+    problems = synthetic_problems(20, seed=8)
+    out = tmp_path / "cardtest"
+    meta = {**META, "model": "no-org/no-such-model", "dataset": {**META["dataset"], "formats": ["parquet", "jsonl"]}}
+    write_dist(out, synthetic_candidates(problems, 160, seed=8), problems, BuildMeta.model_validate(meta))
+    data, body = split_card((out / "README.md").read_text())
+    names = [c["config_name"] for c in data["configs"]]
+    assert names == ["sft", "dpo", "kto", "candidates", "problems"] and not (out / "sft_tokenized").exists()
+    for entry in data["configs"]:
+        assert entry["data_files"] == [{"split": "train", "path": f"{entry['config_name']}/train-*.parquet"}]
+        jsonl = sorted((out / entry["config_name"]).glob("train-*.jsonl"))
+        assert len(jsonl) == len(sorted((out / entry["config_name"]).glob("train-*.parquet"))) == 1
+        assert len(load_dataset(str(out), entry["config_name"], split="train")) == len(jsonl[0].read_text().splitlines())
+    s = sections(body)
+    assert "This build has no `sft_tokenized` config: the tokenizer is not available without a download (`no-org/no-such-model`)." in s["Tokenized SFT"]
+    assert "`sft_tokenized`" not in s["Card Test"] and 'data_files="hf://datasets/cardtest/sft/train-*.jsonl"' in body
+    assert "SFTTrainer(model=\"no-org" not in body  # no tokenized example without the config
+    assert check_card(out) == []
+    validation = validate_dist(out)
+    assert set(validation.rows) == set(names)

@@ -128,6 +128,17 @@ class ProblemsRecord(Record):
     validation: ValidationRecord | None = None
 
 
+class TokenizedRecord(Record):
+    """The ``sft_tokenized`` config: the tokenizer it was made with and its rows, or why it was not made."""
+
+    tokenizer: str | None = None
+    rows: int = 0
+    #: SFT rows whose tokens do not give back their text exactly (left out, counted)
+    left_out: int = 0
+    #: why there is no such config (turned off, or no tokenizer without a download); None when it was made
+    skipped: str | None = None
+
+
 class BuildMeta(Record):
     name: str = "dataset"
     #: the recipe's TOML text (with overrides: the effective recipe) and its sha256
@@ -151,6 +162,8 @@ class BuildMeta(Record):
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
     #: where the token counts come from: "generation", "tokenizer" or "unavailable"
     token_counts: str | None = None
+    #: the sft_tokenized config (written by builder.dataset.dist; absent in builds from before it existed)
+    tokenized: TokenizedRecord | None = None
 
     def with_(self, **changes: Any) -> BuildMeta:
         return self.model_copy(update=changes)
@@ -164,6 +177,8 @@ class BuildMeta(Record):
             data["limits"] = self.limits.model_dump(mode="json", exclude_none=True)
         if self.problems is not None:
             data["problems"] = self.problems.model_dump(mode="json", exclude_none=True)
+        if self.tokenized is not None:
+            data["tokenized"] = self.tokenized.model_dump(mode="json", exclude_none=True)
         return {k: v for k, v in data.items() if v is not None}
 
 

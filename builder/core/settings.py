@@ -227,10 +227,42 @@ class GenerationSettings(Settings):
     chunk_size: int = Field(64, ge=1, le=1 << 20, **flag("--chunk-size", "problems per cached generation chunk"))
 
 
+FORMATS = ("parquet", "jsonl")
+KTO_BALANCES = ("global", "problem", "none")
+REWARDS = ("pass_rate", "binary")
+
+
+def _formats(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [f for f in value if f not in FORMATS]
+    if unknown:
+        raise Invalid(f"must list formats among {', '.join(FORMATS)}, got {unknown[0]!r}")
+    if "parquet" not in value:
+        raise Invalid('must include "parquet" (the configs load from it; "jsonl" adds copies beside it)')
+    if len(set(value)) != len(value):
+        raise Invalid("must not repeat a format")
+    return value
+
+
 class DatasetSettings(Settings):
     """``[dataset]``: what the configs and the card are made of."""
 
     dpo_pairs_per_problem: int = Field(2, ge=0, le=1000, description="DPO pairs per problem at most")
+    kto_balance: Annotated[str, AfterValidator(_one_of(KTO_BALANCES))] = Field(
+        "global", **choices(KTO_BALANCES, "kto rows: global: as many desirable as undesirable rows overall (the larger side "
+                            "sampled with the seed); problem: as many of each per problem; none: every judged candidate")
+    )
+    reward: Annotated[str, AfterValidator(_one_of(REWARDS))] = Field(
+        "pass_rate", **choices(REWARDS, "the reward of a candidate (its `reward` column, builder.reward's default): pass_rate: "
+                               "tests passed / tests; binary: 1 when it passes every test, else 0")
+    )
+    tokenized: bool | None = Field(
+        None, description="the sft_tokenized config: true: always (an error when the tokenizer cannot be loaded); false: "
+        "never; unset: when the tokenizer loads without a download (a local folder or the Hugging Face cache)"
+    )
+    tokenizer: NonEmpty | None = Field(None, description="the tokenizer of the sft_tokenized config, a Hub id or a local folder [default: the model's]")
+    formats: Annotated[tuple[str, ...], AfterValidator(_formats)] = Field(
+        ("parquet",), strict=False, description='file formats of the configs: "parquet", plus "jsonl" for JSON Lines copies beside the Parquet files'
+    )
     pretty_name: NonEmpty | None = Field(None, description="the card's title")
     license: NonEmpty | None = Field(None, description="the dataset's licence on the Hub")
     repo_id: NonEmpty | None = Field(None, description="the Hub repository the card is written for")

@@ -1,5 +1,7 @@
 """The ``candidates`` config, and the candidates every config is built from: normalized (one ``candidate_index`` per
-problem, in order), token counts filled where the engine gave none, and the measured columns left out.
+problem, in order), token counts filled where the engine gave none, and the measured columns left out; each
+candidate gains its ``reward`` (:func:`rewards`, the one definition :mod:`builder.reward` uses too) and its problem's
+``license``.
 
 Measured columns (``max_cpu_s``, ``max_wall_s``, ``peak_memory_mb``) vary from run to run; they are left out of
 every published config (rounding would not make them stable: a value near a rounding boundary still flips). Killed
@@ -24,8 +26,36 @@ from builder.core.schema import CANDIDATE_FEATURES
 MEASURED_COLUMNS = ("max_cpu_s", "max_wall_s", "peak_memory_mb")
 
 
-#: Published candidate columns: every candidate column except the run-to-run measurements.
-CANDIDATES_CONFIG_FEATURES = Features({k: v for k, v in CANDIDATE_FEATURES.items() if k not in MEASURED_COLUMNS})
+#: Published candidate columns: every candidate column except the run-to-run measurements, then the reward and the
+#: problem's licence.
+CANDIDATES_CONFIG_FEATURES = Features(
+    {
+        **{k: v for k, v in CANDIDATE_FEATURES.items() if k not in MEASURED_COLUMNS},
+        "reward": Value("float64"),
+        "license": Value("string"),
+    }
+)
+
+
+def rewards(verdicts: pa.Array | pa.ChunkedArray, pass_rates: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array:
+    """The reward of each candidate, as ``[dataset] reward`` defines it (``builder.core.settings.REWARDS``):
+
+    - ``pass_rate``: the share of its problem's tests it passed (``tests_passed / tests_total``; tests skipped after
+      a timeout count as failed);
+    - ``binary``: 1.0 when it passed every test, else 0.0.
+
+    A ``sandbox_error`` (or a candidate never judged) has no reward: null, never a model failure.
+    """
+    verdicts = pc.fill_null(pa.chunked_array([verdicts]) if isinstance(verdicts, pa.Array) else verdicts, T.SANDBOX_ERROR)
+    if kind == "pass_rate":
+        values = pc.cast(pass_rates, pa.float64())
+    elif kind == "binary":
+        values = pc.cast(pc.equal(verdicts, T.PASSED), pa.float64())
+    else:
+        raise ValueError(f"unknown reward {kind!r}")
+    unjudged = pc.equal(verdicts, T.SANDBOX_ERROR)
+    out = pc.if_else(unjudged, pa.scalar(None, pa.float64()), values)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _column(ds: Dataset, name: str) -> pa.ChunkedArray:
@@ -139,7 +169,9 @@ def machine_path_prefixes() -> list[tuple[str, str]]:
     return sorted(((k.rstrip("/"), v) for k, v in pairs.items() if k and k != "/"), key=lambda kv: -len(kv[0]))
 
 
-def _published_text(table: pa.Table, prefixes: list[tuple[str, str]]) -> pa.Table:
+def _published(
+    table: pa.Table, prefixes: list[tuple[str, str]], problem_ids: pa.Array, licenses: pa.Array, reward: str
+) -> pa.Table:
     killed = pc.is_in(table["verdict"], pa.array(KILLED_VERDICTS))
     for name in _TEXT_COLUMNS:
         column = table[name]
@@ -147,21 +179,29 @@ def _published_text(table: pa.Table, prefixes: list[tuple[str, str]]) -> pa.Tabl
             column = pc.replace_substring(column, prefix, placeholder)
         column = pc.if_else(killed, pa.scalar(None, pa.string()), column)
         table = table.set_column(table.schema.get_field_index(name), name, column)
-    return table
+    table = table.append_column("reward", rewards(table["verdict"], table["test_pass_rate"], reward))
+    return table.append_column("license", pc.take(licenses, pc.index_in(table["problem_id"], value_set=problem_ids)))
 
 
-def candidates_config(candidates: Dataset) -> Dataset:
-    """Every candidate with its verdict and per-test summary, in a form that is the same on every rebuild.
+def candidates_config(candidates: Dataset, problems: Dataset | None = None, reward: str = "pass_rate") -> Dataset:
+    """Every candidate with its verdict and per-test summary, its ``reward`` and its problem's ``license``, in a form
+    that is the same on every rebuild.
 
     Dropped: the run-to-run measurements (``max_cpu_s``, ``max_wall_s``, ``peak_memory_mb``). Nulled: the output
     head and stderr tail of ``timeout`` and ``memory`` candidates (a killed program's partial output depends on
     when it was killed). Machine paths in tracebacks become placeholders (``<stdlib>/threading.py``,
     ``<builder>/builder/sandbox/runner.py``), so the data neither varies with nor reveals the build machine.
     """
-    slim = candidates.select_columns(list(CANDIDATES_CONFIG_FEATURES))
+    slim = candidates.select_columns([c for c in CANDIDATES_CONFIG_FEATURES if c not in ("reward", "license")])
     prefixes = machine_path_prefixes()
+    if problems is not None and len(problems):
+        ids_and_licenses = problems.with_format("arrow").select_columns(["problem_id", "license"])[:]
+        problem_ids, licenses = ids_and_licenses["problem_id"].combine_chunks(), ids_and_licenses["license"].combine_chunks()
+    else:
+        problem_ids, licenses = pa.array([], pa.string()), pa.array([], pa.string())
     return slim.with_format("arrow").map(
-        _published_text, fn_kwargs={"prefixes": prefixes}, batched=True, batch_size=10_000,
-        features=CANDIDATES_CONFIG_FEATURES, new_fingerprint=fingerprint("candidates", slim, prefixes, code_hash(__name__)),
+        _published, fn_kwargs={"prefixes": prefixes, "problem_ids": problem_ids, "licenses": licenses, "reward": reward},
+        batched=True, batch_size=10_000, features=CANDIDATES_CONFIG_FEATURES,
+        new_fingerprint=fingerprint("candidates", slim, problems, prefixes, reward, code_hash(__name__)),
         desc="Publishing candidates",
     ).with_format(None)

@@ -1,5 +1,11 @@
-"""The published configs: ``sft`` and ``dpo`` built here, ``candidates`` (:mod:`builder.dataset.candidates`) and
-``problems`` (:mod:`builder.dataset.problems`); :func:`assemble` makes all four, each a ``datasets.Dataset``.
+"""The published configs: ``sft`` and ``dpo`` built here, ``kto`` (:mod:`builder.dataset.kto`), ``candidates``
+(:mod:`builder.dataset.candidates`) and ``problems`` (:mod:`builder.dataset.problems`); :func:`assemble` makes them,
+each a ``datasets.Dataset``. ``sft_tokenized`` (:mod:`builder.dataset.tokenized`) is made from ``sft`` by
+:func:`builder.dataset.dist.write_dist`, which records its tokenizer in ``build.json``.
+
+Every row carries its problem's ``license`` (from its source) and join keys: ``problem_id`` and the candidate's id
+(``candidate_id``; ``chosen_id`` / ``rejected_id`` in ``dpo``), so any config joins back to ``candidates`` and
+``problems``. Statements have normalized line endings (:mod:`builder.dataset.prompts`).
 
 Inputs are the judged candidates (``builder.core.schema.CANDIDATE_FEATURES``) and the problems
 (``PROBLEM_FEATURES``). Every function here is deterministic: the same inputs and seed give the same rows in the
@@ -22,11 +28,10 @@ from datasets import Dataset, Features, Value
 from builder.core import taxonomy as T
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
-from builder.core.prompt import build_messages
 from builder.dataset.candidates import CANDIDATES_CONFIG_FEATURES, candidates_config
-from builder.dataset.problems import PROBLEMS_CONFIG_FEATURES, problems_config
-
-MESSAGE = {"role": Value("string"), "content": Value("string")}
+from builder.dataset.kto import KTO_FEATURES, kto_config
+from builder.dataset.problems import MESSAGE, PROBLEMS_CONFIG_FEATURES, problems_config
+from builder.dataset.prompts import ProblemPrompts, response_text
 
 SFT_FEATURES = Features(
     {
@@ -39,6 +44,9 @@ SFT_FEATURES = Features(
         "tests_total": Value("int32"),
         "source": Value("string"),
         "difficulty": Value("string"),
+        "problem_id": Value("string"),
+        "candidate_id": Value("string"),
+        "license": Value("string"),
         "messages": [MESSAGE],
     }
 )
@@ -56,42 +64,15 @@ DPO_FEATURES = Features(
         "rejected_pass_rate": Value("float64"),
         "source": Value("string"),
         "difficulty": Value("string"),
+        "license": Value("string"),
     }
 )
 
 
-# --- candidate normalization -----------------------------------------------------------------------
-
-
-# --- configs ---------------------------------------------------------------------------------------
-
-
-class _ProblemIndex:
-    """Problem rows by id (only the columns prompts need), for building messages."""
-
-    def __init__(self, problems: Dataset) -> None:
-        cols = [c for c in ("problem_id", "problem", "title", "starter_code") if c in problems.column_names]
-        table = problems.with_format("arrow").select_columns(cols)[:] if len(problems) else None
-        self.rows: dict[str, dict[str, Any]] = {}
-        if table is not None:
-            for row in table.to_pylist():
-                self.rows[row["problem_id"]] = row
-
-    def get(self, problem_id: str) -> dict[str, Any]:
-        return self.rows.get(problem_id, {"problem_id": problem_id, "problem": ""})
-
-
-def response_text(response: str | None, solution: str | None) -> str:
-    """The assistant text of a candidate: its raw response; a bare solution becomes one fenced Python block."""
-    if response is not None:
-        return response
-    return f"```python\n{(solution or '').rstrip()}\n```"
-
-
 def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Dataset:
-    """Passing candidates in the seed dataset's fields plus TRL conversational ``messages``."""
+    """Passing candidates in the seed dataset's fields, join keys and licence, plus TRL conversational ``messages``."""
     system, user = meta.prompt.system, meta.prompt.user
-    index = _ProblemIndex(problems)
+    index = ProblemPrompts(problems, meta.prompt)
     passed = candidates.filter(
         lambda verdicts: [v == T.PASSED for v in verdicts], input_columns=["verdict"], batched=True,
         desc="Selecting SFT rows",
@@ -100,21 +81,21 @@ def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in SFT_FEATURES}
         for i, problem_id in enumerate(batch["problem_id"]):
-            problem = index.get(problem_id)
             response = response_text(batch["response"][i], batch["solution"][i])
             out["id"].append(f"{problem_id}_sft_{batch['candidate_index'][i]}")
-            out["problem"].append(problem.get("problem") or "")
+            out["problem"].append(index.statement(problem_id))
             out["response"].append(response)
-            out["messages"].append(
-                [*build_messages(problem, system, user), {"role": "assistant", "content": response}]
-            )
+            out["problem_id"].append(problem_id)
+            out["candidate_id"].append(batch["candidate_id"][i])
+            out["license"].append(index.license(problem_id))
+            out["messages"].append([*index.messages(problem_id), {"role": "assistant", "content": response}])
             for name in ("solution", "test_pass_rate", "tests_passed", "tests_total", "source", "difficulty"):
                 out[name].append(batch[name][i])
         return out
 
     return passed.map(
         build, batched=True, batch_size=500, features=SFT_FEATURES, remove_columns=passed.column_names,
-        new_fingerprint=fingerprint("sft", passed, problems, system, user, code_hash(__name__)), desc="Building SFT rows",
+        new_fingerprint=fingerprint("sft", passed, problems, system, user, code_hash(__name__, "builder.dataset.prompts")), desc="Building SFT rows",
     )
 
 
@@ -186,7 +167,7 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     seed = meta.seed
     k = meta.dataset.dpo_pairs_per_problem
     system, user = meta.prompt.system, meta.prompt.user
-    index = _ProblemIndex(problems)
+    index = ProblemPrompts(problems, meta.prompt)
     chosen_rows, rejected_rows = dpo_pair_rows(candidates, seed, k)
     cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty"]
     slim = candidates.select_columns(cols)
@@ -199,7 +180,7 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in DPO_FEATURES}
         for i, problem_id in enumerate(batch["problem_id"]):
-            out["prompt"].append(build_messages(index.get(problem_id), system, user))
+            out["prompt"].append(index.messages(problem_id))
             out["chosen"].append([{"role": "assistant", "content": response_text(batch["response"][i], batch["solution"][i])}])
             out["rejected"].append(
                 [{"role": "assistant", "content": response_text(batch["r_response"][i], batch["r_solution"][i])}]
@@ -212,21 +193,23 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
             out["rejected_pass_rate"].append(batch["r_test_pass_rate"][i])
             out["source"].append(batch["source"][i])
             out["difficulty"].append(batch["difficulty"][i])
+            out["license"].append(index.license(problem_id))
         return out
 
     return paired.map(
         build, batched=True, batch_size=500, features=DPO_FEATURES, remove_columns=paired.column_names,
-        new_fingerprint=fingerprint("dpo", paired, problems, system, user, seed, k, code_hash(__name__)), desc="Building DPO pairs",
+        new_fingerprint=fingerprint("dpo", paired, problems, system, user, seed, k, code_hash(__name__, "builder.dataset.prompts")), desc="Building DPO pairs",
     )
 
 
 def assemble(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> dict[str, Dataset]:
-    """All four configs, keyed by config name (``candidates`` must already be normalized)."""
+    """Every config but ``sft_tokenized``, keyed by config name (``candidates`` must already be normalized)."""
     configs = {
         "sft": (sft_config(candidates, problems, meta), SFT_FEATURES),
         "dpo": (dpo_config(candidates, problems, meta), DPO_FEATURES),
-        "candidates": (candidates_config(candidates), CANDIDATES_CONFIG_FEATURES),
-        "problems": (problems_config(candidates, problems), PROBLEMS_CONFIG_FEATURES),
+        "kto": (kto_config(candidates, problems, meta), KTO_FEATURES),
+        "candidates": (candidates_config(candidates, problems, meta.dataset.reward), CANDIDATES_CONFIG_FEATURES),
+        "problems": (problems_config(candidates, problems, meta.prompt), PROBLEMS_CONFIG_FEATURES),
     }
     # an empty map result loses its columns: give empty configs their schema back
     return {name: ds if len(ds) else _empty(features) for name, (ds, features) in configs.items()}
@@ -236,4 +219,4 @@ def _empty(features: Features) -> Dataset:
     return Dataset.from_dict({name: [] for name in features}, features=features)
 
 
-__all__ = ["DPO_FEATURES", "SFT_FEATURES", "assemble", "choose_pairs", "dpo_config", "sft_config"]
+__all__ = ["DPO_FEATURES", "SFT_FEATURES", "assemble", "choose_pairs", "dpo_config", "response_text", "sft_config"]

@@ -3,10 +3,16 @@
 ``write_dist`` writes everything from judged candidates and problems; ``render_card`` re-renders the statistics,
 charts and card from the parquet files and ``build.json`` alone (no generation, no execution);
 ``check_card`` says which of those files on disk are out of date (for CI).
+
+Each config is ``<config>/train-XXXXX-of-YYYYY.parquet``; with ``[dataset] formats = ["parquet", "jsonl"]`` every
+shard also gets a JSON Lines copy beside it (``.jsonl``, one row per line, the same rows in the same order). The
+card's configs point at the Parquet files only (``<config>/train-*.parquet``), so ``load_dataset(dist, config)``
+never mixes the two.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -18,7 +24,7 @@ from datasets import Dataset, Features
 from builder.core import meta as build_metadata
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta
-from builder.dataset.stats import CONFIGS, SHARD_GLOB, compute_stats, shard_files
+from builder.dataset.stats import CONFIGS, REQUIRED_CONFIGS, SHARD_GLOB, compute_stats, present_configs, shard_files
 
 #: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
 MAX_SHARD_BYTES = 500 << 20
@@ -26,22 +32,47 @@ ASSETS = "assets"
 CARD = "README.md"
 
 
+JSONL_GLOB = "train-*.jsonl"
+
+
 def shard_name(index: int, count: int) -> str:
     return f"train-{index:05d}-of-{count:05d}.parquet"
 
 
-def write_config(dist_dir: Path, name: str, ds: Dataset, max_shard_bytes: int = MAX_SHARD_BYTES) -> list[Path]:
-    """Write one config as ``<name>/train-XXXXX-of-YYYYY.parquet`` shards (old shards are removed first)."""
+def remove_config(dist_dir: Path, name: str) -> None:
+    """Remove a config's data files (a config this build did not make must not survive from an earlier one)."""
+    folder = Path(dist_dir) / name
+    for old in [*folder.glob(SHARD_GLOB), *folder.glob(JSONL_GLOB)]:
+        old.unlink()
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def write_jsonl(ds: Dataset, path: Path, batch_size: int = 1000) -> None:
+    """``ds`` as JSON Lines: one row per line, keys in column order, numbers as Python writes them (exact)."""
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for batch in ds.with_format("arrow").iter(batch_size=batch_size):
+            for row in batch.to_pylist():
+                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_config(
+    dist_dir: Path, name: str, ds: Dataset, max_shard_bytes: int = MAX_SHARD_BYTES, formats: tuple[str, ...] = ("parquet",)
+) -> list[Path]:
+    """Write one config as ``<name>/train-XXXXX-of-YYYYY.parquet`` shards, with a ``.jsonl`` copy of each when
+    ``formats`` has ``"jsonl"`` (old shards are removed first). Returns the parquet shards."""
+    remove_config(dist_dir, name)
     folder = Path(dist_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(SHARD_GLOB):
-        old.unlink()
     count = max(1, math.ceil(ds._estimate_nbytes() / max_shard_bytes)) if len(ds) else 1
     count = min(count, max(1, len(ds)))
     paths = []
     for i in range(count):
         path = folder / shard_name(i, count)
-        ds.shard(count, i, contiguous=True).to_parquet(str(path))
+        shard = ds.shard(count, i, contiguous=True)
+        shard.to_parquet(str(path))
+        if "jsonl" in formats:
+            write_jsonl(shard, path.with_suffix(".jsonl"))
         paths.append(path)
     return paths
 
@@ -50,20 +81,29 @@ def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Bui
     """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
     from builder.dataset.candidates import fill_token_counts, normalize_candidates
     from builder.dataset.configs import assemble
+    from builder.dataset.tokenized import NAME as TOKENIZED, tokenized_config
 
     dist_dir = Path(dist_dir)
     dist_dir.mkdir(parents=True, exist_ok=True)
     candidates = normalize_candidates(candidates)
     candidates, token_source = fill_token_counts(candidates, meta)
     meta = meta.with_(token_counts=token_source)
-    for name, ds in assemble(candidates, problems, meta).items():
-        write_config(dist_dir, name, ds)
+    configs = assemble(candidates, problems, meta)
+    tokenized, record = tokenized_config(configs["sft"], meta)
+    if tokenized is not None:
+        configs[TOKENIZED] = tokenized
+    meta = meta.with_(tokenized=record)
+    for name in CONFIGS:
+        if name in configs:
+            write_config(dist_dir, name, configs[name], formats=meta.dataset.formats)
+        else:
+            remove_config(dist_dir, name)
     build_metadata.write(dist_dir, meta)
     render_card(dist_dir)
 
 
 def _schemas(dist_dir: Path) -> dict[str, Features]:
-    return {name: Features.from_arrow_schema(pq.read_schema(shard_files(dist_dir, name)[0])) for name in CONFIGS}
+    return {name: Features.from_arrow_schema(pq.read_schema(shard_files(dist_dir, name)[0])) for name in present_configs(dist_dir)}
 
 
 def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
@@ -73,7 +113,7 @@ def _render_into(dist_dir: Path, out_dir: Path) -> list[str]:
     from builder.dataset.charts import draw_all
 
     dist_dir = Path(dist_dir)
-    missing = [name for name in CONFIGS if not shard_files(dist_dir, name)]
+    missing = [name for name in REQUIRED_CONFIGS if not shard_files(dist_dir, name)]
     if missing:
         raise UserError(f"{dist_dir}: no parquet files for config(s) {', '.join(missing)}")
     meta = build_metadata.read(dist_dir)

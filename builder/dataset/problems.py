@@ -1,5 +1,7 @@
 """The ``problems`` config: one row per problem with its tests, candidate and pass counts, pass rate, the unbiased
-pass@k for k up to n, and an empirical difficulty label from the pass rate (ready for RL)."""
+pass@k for k up to n, an empirical difficulty label from the pass rate, and the build's own ``prompt`` for it as
+conversational messages: ready for RL (GRPO-style trainers take ``prompt`` as is; :mod:`builder.reward` judges their
+completions against ``tests``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from datasets import Dataset, Features, Value
 from builder.core import taxonomy as T
 from builder.core.caching import code_hash, fingerprint
 from builder.core.schema import PROBLEM_FEATURES
+from builder.core.settings import PromptSettings
+from builder.dataset.prompts import STATEMENT_COLUMNS, ProblemPrompts, normalize_line_endings
+
+MESSAGE = {"role": Value("string"), "content": Value("string")}
 
 PROBLEM_STATS_FEATURES = {
     "num_tests": Value("int32"),
@@ -23,6 +29,7 @@ PROBLEM_STATS_FEATURES = {
     "pass_at_1": Value("float64"),
     "pass_at_k": [Value("float64")],
     "empirical_difficulty": Value("string"),
+    "prompt": [MESSAGE],
 }
 
 
@@ -64,12 +71,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:
-    """One row per problem: its tests, candidate/judged/pass counts, pass rate, unbiased pass@k, a difficulty label.
+def problems_config(candidates: Dataset, problems: Dataset, prompt: PromptSettings | None = None) -> Dataset:
+    """One row per problem: its tests, candidate/judged/pass counts, pass rate, unbiased pass@k, a difficulty label,
+    and ``prompt``: the messages of ``prompt`` (the build's; default: the builder's default prompt) for it.
 
     ``pass_at_k[i]`` is pass@(i+1) over the problem's judged candidates (``sandbox_error`` ones are not judged),
-    for k = 1 .. num_judged.
+    for k = 1 .. num_judged. Statement columns have normalized line endings; the tests are as given.
     """
+    prompt = prompt or PromptSettings()
+    prompts = ProblemPrompts(problems, prompt)
     counts: dict[str, list[int]] = {}
     if len(candidates):
         table = candidates.with_format("arrow").select_columns(["problem_id", "verdict"])[:]
@@ -95,12 +105,15 @@ def problems_config(candidates: Dataset, problems: Dataset) -> Dataset:
             out["pass_at_1"].append(pass_at_k(j, c, 1) if j else None)
             out["pass_at_k"].append([pass_at_k(j, c, k) for k in range(1, j + 1)])
             out["empirical_difficulty"].append(empirical_difficulty(j, c))
+            out["prompt"].append(prompts.messages(problem_id))
+        for name in STATEMENT_COLUMNS:
+            out[name] = [normalize_line_endings(text) for text in batch[name]]
         return out
 
     problems = problems.select_columns(list(PROBLEM_FEATURES))
     return problems.map(
         build, batched=True, batch_size=1000, features=PROBLEMS_CONFIG_FEATURES,
-        new_fingerprint=fingerprint("problems", problems, candidates, code_hash(__name__)),
+        new_fingerprint=fingerprint("problems", problems, candidates, prompt.system, prompt.user, code_hash(__name__, "builder.dataset.prompts")),
         desc="Building problem rows",
     )
 

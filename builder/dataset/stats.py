@@ -20,7 +20,10 @@ import pyarrow.parquet as pq
 
 from builder.core import taxonomy as T
 
-CONFIGS: tuple[str, ...] = ("sft", "dpo", "candidates", "problems")
+#: Every config a build may write, in the card's order; the required ones are in every build, the others in builds
+#: that made them (``sft_tokenized`` needs a tokenizer; builds from before ``kto`` existed lack it).
+CONFIGS: tuple[str, ...] = ("sft", "sft_tokenized", "dpo", "kto", "candidates", "problems")
+REQUIRED_CONFIGS: tuple[str, ...] = ("sft", "dpo", "candidates", "problems")
 SHARD_GLOB = "train-*.parquet"
 #: Known difficulty labels, in their natural order (after numeric rating buckets); others sort by name.
 LABEL_ORDER: tuple[str, ...] = ("introductory", "easy", "interview", "medium", "competition", "hard", "very_hard")
@@ -36,6 +39,11 @@ _RATING = re.compile(r"^\d{3,4}$")
 def shard_files(dist_dir: Path, config: str) -> list[Path]:
     """The parquet shards of one config, in name order."""
     return sorted((Path(dist_dir) / config).glob(SHARD_GLOB))
+
+
+def present_configs(dist_dir: Path) -> tuple[str, ...]:
+    """The configs of a built folder that have parquet files, in :data:`CONFIGS` order."""
+    return tuple(c for c in CONFIGS if shard_files(dist_dir, c))
 
 
 def read_columns(dist_dir: Path, config: str, columns: Sequence[str]) -> pa.Table:
@@ -209,7 +217,7 @@ def _pass_at_k_rows(pass_at_k: pa.ChunkedArray | pa.Array, num_judged: np.ndarra
 def compute_stats(dist_dir: Path) -> dict[str, Any]:
     """All statistics of a built dataset folder, from its parquet files."""
     dist_dir = Path(dist_dir)
-    sizes = {c: config_sizes(dist_dir, c) for c in CONFIGS}
+    sizes = {c: config_sizes(dist_dir, c) for c in present_configs(dist_dir)}
 
     cand = read_columns(dist_dir, "candidates", ["problem_id", "model", "verdict", "num_tokens", "source", "difficulty", "extraction", "finish_reason"])
     verdict = pc.fill_null(cand["verdict"].combine_chunks(), "")
@@ -302,10 +310,16 @@ def compute_stats(dist_dir: Path) -> dict[str, Any]:
         "extraction": [{"status": k, "count": extraction[k]} for k in sorted(extraction)],
         "truncated": truncated,
     }
+    kto = None
+    if "kto" in sizes:
+        labels_ = read_columns(dist_dir, "kto", ["label"])["label"]
+        desirable = int(pc.sum(labels_).as_py() or 0)
+        kto = {"rows": labels_.length(), "desirable": desirable, "undesirable": labels_.length() - desirable}
     license_counts = _value_counts(_fill_unknown(probs["license"]))
     licenses = [{"license": k, "problems": v} for k, v in sorted(license_counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return {
         "configs": sizes,
+        "kto": kto,
         "licenses": licenses,
         "summary": summary,
         "rejection_types": rejection_types,
