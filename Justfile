@@ -60,3 +60,4 @@ bench:
     python bench/bench_generate.py
     python bench/bench_card.py
     python bench/bench_problems.py
+    python bench/bench_reward.py
