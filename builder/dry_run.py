@@ -27,7 +27,7 @@ class DryRun:
 
     @property
     def candidates(self) -> int:
-        return self.problems * self.recipe.sampling.n
+        return self.problems * self.recipe.sampling.n * len(self.recipe.generation.languages)
 
     @property
     def chunks(self) -> int:

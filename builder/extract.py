@@ -1,4 +1,4 @@
-"""Response extraction: a raw model response -> its reasoning and the final Python program.
+"""Response extraction: a raw model response -> its reasoning and the final program (Python, C++ or C).
 
 Rules, in the order they apply:
 
@@ -29,6 +29,11 @@ Rules, in the order they apply:
 
 When there is no reasoning tag, the reasoning is the text before the first line of the program's block (the whole
 response, stripped, when there is no code).
+
+**C and C++** (a candidate's ``language``, :mod:`builder.core.languages`): the same rules 1, 2 and 5; rule 3 takes the
+last block labelled for that language (C++: ``cpp``, ``c++``, ``cxx``, ``cc``; C: ``c``; any case) or unlabelled and
+looking like C/C++ (an ``#include`` line or a ``main`` function); a Python block is not code there, nor is a C++ block
+for C. Rule 4 is Python's only: a C or C++ program is taken as its last block.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Any, Literal
 
 from datasets import Dataset, Features
 
+from builder.core import languages as L
 from builder.core.caching import code_hash, fingerprint
 from builder.core.schema import EXTRACTION_FEATURES
 
@@ -278,28 +284,40 @@ def _split_reasoning(response: str) -> tuple[str | None, str]:
     return None, response
 
 
-def _is_code_block(block: _Block) -> bool:
+_C_LIKE = re.compile(r"^[ \t]*#[ \t]*include\b|\bmain[ \t]*\([^)]*\)[\s]*\{", re.MULTILINE)
+
+
+def looks_like_c(code: str) -> bool:
+    """Whether an unlabelled block holds a C or C++ program (an ``#include`` line or a ``main`` function)."""
+    return _C_LIKE.search(code) is not None
+
+
+def _is_code_block(block: _Block, language: str = L.PYTHON) -> bool:
     if not block.content.strip():
         return False
+    if language != L.PYTHON:
+        return block.label in L.SPECS[language].labels or (block.label == "" and looks_like_c(block.content))
     if _is_python_label(block.label):
         return True
     return block.label == "" and looks_like_python(block.content)
 
 
-def extract_response(response: str | None, *, resolve_fragments: bool = True) -> Extraction:
-    """The reasoning and the final Python program of a raw model response (see the module docstring).
+def extract_response(response: str | None, *, resolve_fragments: bool = True, language: str = L.PYTHON) -> Extraction:
+    """The reasoning and the final program in ``language`` (Python by default) of a raw model response (see the
+    module docstring).
 
     With ``resolve_fragments=False`` the last code block is taken as it is, even when it is only a fragment that
     cannot run alone (the behaviour of LiveCodeBench's and MapCoder's extractors).
     """
     response = response or ""
+    language = L.normalize(language)
     tagged, answer = _split_reasoning(response)
-    candidates = [b for b in _blocks(answer) if _is_code_block(b)]
+    candidates = [b for b in _blocks(answer) if _is_code_block(b, language)]
     if not candidates:
         return Extraction(reasoning=tagged if tagged is not None else response.strip(), code=None, status=NO_CODE)
     last = candidates[-1]
     code, first = last.content.strip(), last
-    if resolve_fragments:
+    if resolve_fragments and language == L.PYTHON:
         head = _completion(last.content, candidates[:-1])
         # Definitions, then the line that runs them: both. When the earlier block already runs by itself, the last
         # block (a demonstration on the samples) is the final program, as the rule says, and is judged as such.
@@ -322,10 +340,11 @@ def extract_batch(batch: dict[str, list[Any]], resolve_fragments: bool = True) -
     n = len(next(iter(batch.values()))) if batch else 0
     responses = batch.get("response", [None] * n)
     solutions = batch.get("solution", [None] * n)
+    languages = batch.get("language", [None] * n)
     out: dict[str, list[Any]] = {"reasoning": [], "solution": [], "extraction": []}
-    for response, solution in zip(responses, solutions, strict=True):
+    for response, solution, language in zip(responses, solutions, languages, strict=True):
         if _present(response):
-            ex = extract_response(response, resolve_fragments=resolve_fragments)
+            ex = extract_response(response, resolve_fragments=resolve_fragments, language=L.normalize(language))
             out["reasoning"].append(ex.reasoning)
             out["solution"].append(ex.code or "")
             out["extraction"].append(ex.status)

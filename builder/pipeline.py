@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +99,7 @@ def build(
     config = recipe.execution
     with times.stage("sandbox"), make_sandbox(config.sandbox, allow_unsandboxed=config.allow_unsandboxed) as sandbox:
         sandbox_info = dict(sandbox.describe())
+    sandbox_info.update(compile_settings(recipe.generation.languages))
 
     with times.stage("problems"):
         collected = collect_problems(recipe.sources, recipe.problems)
@@ -116,7 +117,7 @@ def build(
 
     report = GenerationReport()
     chunks = math.ceil(len(problems) / recipe.generation.chunk_size)
-    progress = Progress(len(problems) * recipe.sampling.n, chunks, stream=terminal)
+    progress = Progress(len(problems) * recipe.sampling.n * len(recipe.generation.languages), chunks, stream=terminal)
     generating = Intervals()
     started = time.time()
     keys = plan_chunks(problems, recipe)
@@ -169,6 +170,19 @@ def build(
         hidden_s=hidden,
         meta=meta,
     )
+
+
+def compile_settings(languages: Sequence[str]) -> dict[str, object]:
+    """How the compiled languages of a run are compiled (for build.json's sandbox record); a UserError when a
+    language's compiler is missing here."""
+    from builder.judge.compiled import describe_toolchain, toolchain_problem
+
+    for language in languages:
+        problem = toolchain_problem(language)
+        if problem is not None:
+            raise UserError(problem)
+    compilers = describe_toolchain(languages)
+    return {"compilers": compilers} if compilers else {}
 
 
 def _all_judged(execution: ChunkedExecution, keys: list[str], problems: Dataset, chunk_size: int) -> bool:

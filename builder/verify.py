@@ -52,6 +52,8 @@ class VerifyReport:
     sandbox: dict[str, object] = field(default_factory=dict)
     #: :func:`builder.judge.execute.limits_report` over the problems that had candidates
     limits: dict[str, object] = field(default_factory=dict)
+    #: (language, verdict) -> candidates
+    by_language: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 _REASON_KINDS = (
@@ -104,6 +106,10 @@ def verify(
     candidates = candidates.filter(lambda pid: pid in known, input_columns=["problem_id"])
     if len(candidates) == 0:
         raise UserError(f"no usable candidates in {candidates_spec} (every row was malformed or names an unknown problem)")
+    languages = sorted(set(candidates["language"])) if "language" in candidates.column_names else ["python"]
+    from builder.pipeline import compile_settings
+
+    compile_settings(languages)  # a missing compiler is one line, before any worker starts
 
     wanted = set(candidates.unique("problem_id"))
     judged_problems = problems.select_columns(["problem_id", "time_limit", "memory_limit"])
@@ -132,8 +138,11 @@ def verify(
     quarantine = [q for q in (problem_quarantine, candidate_quarantine) if len(q)]
     if len(unknown):
         quarantine.append(quarantine_rows(unknown, "candidates", "unknown problem_id", "candidate_id"))
+    by_language: Counter[tuple[str, str]] = Counter()
+    if "language" in judged.column_names:
+        by_language.update(zip(judged["language"], judged["verdict"]))
     report = VerifyReport(
-        out=out, candidates=len(judged), counts=Counter(judged["verdict"]), limits=limits,
+        out=out, candidates=len(judged), counts=Counter(judged["verdict"]), limits=limits, by_language=by_language,
         judged_chunks=report_exec.judged_chunks, cached_chunks=report_exec.cached_chunks,
         execution_s=time.monotonic() - started, worker_s=report_exec.worker_s,
     )
@@ -169,6 +178,14 @@ def summary_lines(report: VerifyReport) -> list[str]:
             lines.append(f"{verdict:<15}{count:>8}{count / total:>9.1%}")
     lines.append("-" * 32)
     lines.append(f"{'total':<15}{total:>8}")
+    languages = sorted({language for language, _ in report.by_language}, key=lambda x: (x != "python", x))
+    if len(languages) > 1 or languages and languages[0] != "python":
+        for language in languages:
+            counts = {v: n for (lang, v), n in report.by_language.items() if lang == language}
+            size = sum(counts.values())
+            rejected = ", ".join(f"{v} {counts[v]}" for v in T.VERDICTS if v != T.PASSED and counts.get(v))
+            lines.append(f"{language}: {size} candidates, {counts.get(T.PASSED, 0)} passed ({counts.get(T.PASSED, 0) / size:.1%})"
+                         + (f"; {rejected}" if rejected else ""))
     if report.limits:
         lines.append(limits_line(report.limits))
     if report.cached_chunks:

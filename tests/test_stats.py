@@ -37,6 +37,7 @@ def _candidate(problem: dict[str, Any], index: int, verdict: str, tokens: int | 
         "candidate_id": f"{problem['problem_id']}_{index}",
         "problem_id": problem["problem_id"],
         "candidate_index": index,
+        "language": "python",
         "model": "m",
         "response": f"text {index}\n```python\nprint(1)\n```",
         "finish_reason": "stop",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_SYSTEM = (
-    "You are an expert competitive programmer. Think step by step, then give your final solution "
-    "as one complete Python 3 program in a single ```python code block. The program reads from standard "
-    "input and writes to standard output."
-)
+from builder.core.languages import DEFAULT_SYSTEMS, PYTHON
+
+#: the system message of Python prompts (each language's default: builder.core.languages.DEFAULT_SYSTEMS)
+DEFAULT_SYSTEM = DEFAULT_SYSTEMS[PYTHON]
 DEFAULT_USER = "Solve the following problem.\n\n{problem}"
 
 

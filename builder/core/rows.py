@@ -18,7 +18,8 @@ from typing import Any
 
 from datasets import Features, LargeList, List, Value
 
-from builder.core.schema import PROBLEM_DEFAULTS, PROBLEM_FEATURES, TOLERANCE_KINDS
+from builder.core import languages as L
+from builder.core.schema import JUDGE_PROTOCOLS, PROBLEM_DEFAULTS, PROBLEM_FEATURES, TOLERANCE_KINDS
 
 #: Input candidate columns (besides these, rows may carry anything; other keys are dropped).
 CANDIDATE_INPUT_FEATURES = Features(
@@ -26,6 +27,7 @@ CANDIDATE_INPUT_FEATURES = Features(
         "candidate_id": Value("string"),
         "problem_id": Value("string"),
         "candidate_index": Value("int32"),
+        "language": Value("string"),
         "model": Value("string"),
         "response": Value("string"),
         "solution": Value("string"),
@@ -203,8 +205,37 @@ def normalize_problem(row: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"problem {label}: unknown test_type {printable(repr(out['test_type']))[:80]}")
     if out["tolerance_kind"] is not None and out["tolerance_kind"] not in TOLERANCE_KINDS:
         raise ValueError(f"problem {label}: unknown tolerance_kind {printable(repr(out['tolerance_kind']))[:80]} ({', '.join(TOLERANCE_KINDS)})")
+    _normalize_judges(out, label)
     check_row(PROBLEM_FEATURES, out)
     return out
+
+
+def _normalize_judges(out: dict[str, Any], label: str) -> None:
+    """A checker's and an interactor's language and protocol (null: python, testlib), and the files they include."""
+    for role in ("checker", "interactor"):
+        out[role] = _as_str(out[role], role)
+        language = out[f"{role}_language"]
+        try:
+            out[f"{role}_language"] = None if language is None else L.normalize(language)
+        except ValueError as exc:
+            raise ValueError(f"problem {label}: {role}_language: {printable(str(exc))[:120]}") from None
+        protocol = _as_str(out[f"{role}_protocol"], f"{role}_protocol")
+        if protocol is not None and protocol not in JUDGE_PROTOCOLS:
+            raise ValueError(f"problem {label}: unknown {role}_protocol {printable(repr(protocol))[:80]} ({', '.join(JUDGE_PROTOCOLS)})")
+        out[f"{role}_protocol"] = protocol
+    if out["interactor"] is not None and out["test_type"] != "stdin":
+        raise ValueError(f"problem {label}: an interactor needs test_type stdin (each test is one conversation)")
+    files = out["judge_files"]
+    if files is not None:
+        if not isinstance(files, (list, tuple)) or not all(isinstance(f, Mapping) for f in files):
+            raise ValueError(f"problem {label}: judge_files must be a list of {{name, content}}")
+        clean = []
+        for f in files:
+            name, content = _as_str(f.get("name"), "judge_files.name"), _as_str(f.get("content"), "judge_files.content")
+            if not name or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}", name) or content is None:
+                raise ValueError(f"problem {label}: judge_files needs plain file names and string contents, got {printable(repr(name))[:80]}")
+            clean.append({"name": name, "content": content})
+        out["judge_files"] = clean or None
 
 
 def normalize_candidate(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -224,10 +255,15 @@ def normalize_candidate(row: Mapping[str, Any]) -> dict[str, Any]:
         tail = candidate_id.rsplit("_", 1)[-1]
         ascii_index = tail.isascii() and tail.isdigit() and len(tail) <= 9
         index = int(tail) if candidate_id == f"{problem_id}_{tail}" and ascii_index else None
+    try:
+        language = L.normalize(_as_str(row.get("language"), "language"))
+    except ValueError as exc:
+        raise ValueError(f"candidate {label}: {printable(str(exc))[:120]}") from None
     clean = {
         "candidate_id": candidate_id,
         "problem_id": problem_id,
         "candidate_index": _as_int(index, "candidate_index"),
+        "language": language,
         "model": _as_str(row.get("model"), "model"),
         "response": response,
         "solution": solution,

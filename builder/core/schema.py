@@ -45,6 +45,14 @@ REFERENCE_RESULT = {
     "failed_actual_head": Value("string"),
 }
 
+#: A file a problem's checker or interactor includes when it is compiled (Kattis' ``validate.h``, ``testlib.h``).
+JUDGE_FILE = {"name": Value("string"), "content": Value("string")}
+
+#: Languages of checkers and interactors (``builder.core.languages``), and their protocols (``builder.judge.compiled``,
+#: ``builder.judge.interactive``): ``testlib`` (``checker input output answer``, exit 0 accepts; an interactor
+#: ``interactor input tout answer``) or ``kattis`` (problemtools' output validators: exit 42 accepts, 43 rejects).
+JUDGE_PROTOCOLS = ("testlib", "kattis")
+
 #: Normalized problem. ``test_type`` is "stdin" (default), "functional" or "pytest"; ``fn_name`` names the
 #: function (or ``Solution.method``) for functional tests. Provenance columns: license, origin. The columns after
 #: ``origin`` keep what an upstream offers beyond the tests (see the README's "Problem sources"): the judging rule
@@ -56,7 +64,10 @@ REFERENCE_RESULT = {
 #: ``statement``), the ids of the near-duplicates merged into the problem, the decontamination scores against the
 #: benchmarks (embedding cosine, 13-gram overlap) and the closest benchmark problem, and the reference-solution
 #: validation: ``tests_broken`` (the tests reject every correct reference run), ``tests_weak`` (an incorrect
-#: reference passes them) and each reference's result.
+#: reference passes them) and each reference's result. The judging columns at the end say how a checker is written
+#: (``checker_language``: python (null), cpp or c; ``checker_protocol``: testlib (null) or kattis), an interactive
+#: problem's ``interactor`` (its source; the tests' inputs and outputs are the interactor's secret input and answer)
+#: with its language and protocol, and ``judge_files``: files the checker or interactor includes.
 PROBLEM_FEATURES = Features(
     {
         "problem_id": Value("string"),
@@ -94,6 +105,13 @@ PROBLEM_FEATURES = Features(
         "tests_broken": Value("bool"),
         "tests_weak": Value("bool"),
         "reference_results": [REFERENCE_RESULT],
+        # how the judge programs are written (builder.judge.compiled, builder.judge.interactive)
+        "checker_language": Value("string"),
+        "checker_protocol": Value("string"),
+        "interactor": Value("string"),
+        "interactor_language": Value("string"),
+        "interactor_protocol": Value("string"),
+        "judge_files": [JUDGE_FILE],
     }
 )
 
@@ -131,6 +149,12 @@ PROBLEM_DEFAULTS: dict[str, object] = {
     "tests_broken": None,
     "tests_weak": None,
     "reference_results": None,
+    "checker_language": None,
+    "checker_protocol": None,
+    "interactor": None,
+    "interactor_language": None,
+    "interactor_protocol": None,
+    "judge_files": None,
 }
 
 #: Reference solutions an upstream ships with its problems, one row per solution: a side table next to the
@@ -153,6 +177,8 @@ GENERATION_FEATURES = {
     "candidate_id": Value("string"),
     "problem_id": Value("string"),
     "candidate_index": Value("int32"),
+    # python, cpp or c (builder.core.languages): what the prompt asked for, and how the candidate is judged
+    "language": Value("string"),
     "model": Value("string"),
     "response": Value("string"),
     "finish_reason": Value("string"),

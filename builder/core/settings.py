@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from builder.core.languages import DEFAULT_SYSTEMS, LANGUAGES
+from builder.core.languages import normalize as normalize_language
 from builder.core.prompt import DEFAULT_SYSTEM, DEFAULT_USER
 from builder.generate.backends import BACKENDS
 from builder.problems.sources import KINDS
@@ -149,11 +151,35 @@ class PromptSettings(Settings):
 
     system: str | None = Field(DEFAULT_SYSTEM, description="system message")
     user: Annotated[NonEmpty, AfterValidator(_template)] = Field(DEFAULT_USER, description="user message template")
+    system_by_language: dict[str, str] = Field(
+        default_factory=dict, description="system message per language (python, cpp, c), instead of system for that "
+        "language's prompts; a language without one gets system, or its own default when system is the default"
+    )
 
     @field_validator("system")
     @classmethod
     def _empty_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("system_by_language")
+    @classmethod
+    def _known_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for key, text in value.items():
+            try:
+                out[normalize_language(key)] = text
+            except ValueError:
+                raise Invalid(f"must name languages among {', '.join(LANGUAGES)}, got {key!r}") from None
+        return out
+
+    def system_for(self, language: str) -> str | None:
+        """The system message of ``language``'s prompts."""
+        language = normalize_language(language)
+        if language in self.system_by_language:
+            return self.system_by_language[language] or None
+        if language != "python" and self.system == DEFAULT_SYSTEM:
+            return DEFAULT_SYSTEMS[language]
+        return self.system
 
 
 class ExecutionSettings(Settings):
@@ -221,10 +247,28 @@ class ProblemsSettings(Settings):
     references: int = Field(3, ge=1, le=1000, description="reference solutions per problem that validation runs, at most (correct and incorrect ones each)")
 
 
+def _languages(value: tuple[str, ...]) -> tuple[str, ...]:
+    names = []
+    for item in value:
+        try:
+            names.append(normalize_language(item))
+        except ValueError:
+            raise Invalid(f"must list languages among {', '.join(LANGUAGES)}, got {item!r}") from None
+    if not names:
+        raise Invalid("must name at least one language")
+    if len(set(names)) != len(names):
+        raise Invalid("must not repeat a language")
+    return tuple(names)
+
+
 class GenerationSettings(Settings):
     """``[generation]``."""
 
     chunk_size: int = Field(64, ge=1, le=1 << 20, **flag("--chunk-size", "problems per cached generation chunk"))
+    languages: Annotated[tuple[str, ...], BeforeValidator(_as_tuple), AfterValidator(_languages)] = Field(
+        ("python",), strict=False, description="languages the candidates are written in: python, cpp (C++17), c (C17); every "
+        "problem gets n samples in each, each from its language's prompt"
+    )
 
 
 FORMATS = ("parquet", "jsonl")

@@ -7,9 +7,15 @@ For every chunk it renders the prompts (``builder.core.prompt.build_messages``),
 one request, each prompt with its own seed. The engine starts only when the first chunk that is not on disk needs
 it, so a re-run of a finished build starts no engine at all.
 
-Candidate records: ``candidate_id = f"{problem_id}_{index}"``, ``problem_id``, ``candidate_index``, ``model``,
-``response``, ``finish_reason`` ("stop", or "length" for a response cut by ``max_tokens``) and ``num_tokens`` (the
-engine's generated token ids). The reasoning split is added by :func:`builder.extract.extract_stage`.
+Candidate records: ``candidate_id = f"{problem_id}_{index}"``, ``problem_id``, ``candidate_index``, ``language``,
+``model``, ``response``, ``finish_reason`` ("stop", or "length" for a response cut by ``max_tokens``) and
+``num_tokens`` (the engine's generated token ids). The reasoning split is added by
+:func:`builder.extract.extract_stage`.
+
+**Languages** (``generation.languages``, :mod:`builder.core.languages`): every problem gets one prompt per language
+(its system message from :meth:`builder.core.settings.PromptSettings.system_for`) and ``n`` samples of each; the
+candidates of the k-th language are numbered ``k * n .. k * n + n - 1``, so a Python-only build keeps its numbering.
+A Python prompt's seed is derived from the recipe seed and the problem id, another language's also from its name.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from typing import Any
 from datasets import Dataset, Features
 
 from builder.core.caching import fingerprint
+from builder.core.languages import PYTHON
 from builder.core.prompt import build_messages
 from builder.core.schema import GENERATION_FEATURES
 from builder.core.settings import Recipe
@@ -45,8 +52,12 @@ class GenerationReport:
     keys: list[str] = field(default_factory=list)
 
 
-def _messages(recipe: Recipe, row: Mapping[str, Any]) -> list[dict[str, str]]:
-    return build_messages(row, recipe.prompt.system, recipe.prompt.user)
+def _messages(recipe: Recipe, row: Mapping[str, Any], language: str = PYTHON) -> list[dict[str, str]]:
+    return build_messages(row, recipe.prompt.system_for(language), recipe.prompt.user)
+
+
+def _seed(recipe: Recipe, problem_id: str, language: str) -> int:
+    return request_seed(recipe.seed, problem_id if language == PYTHON else f"{problem_id}\0{language}")
 
 
 def _rows(batch: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
@@ -61,25 +72,30 @@ def plan_chunks(problems: Dataset, recipe: Recipe) -> list[str]:
     keys = []
     for batch in problems.select_columns(columns).iter(batch_size=recipe.generation.chunk_size):
         rows = _rows(batch)
-        ids = [(r["problem_id"], prompt_hash(_messages(recipe, r))) for r in rows]
+        ids = [(r["problem_id"], lang, prompt_hash(_messages(recipe, r, lang))) for r in rows for lang in recipe.generation.languages]
         keys.append(chunk_key(identity, recipe.sampling, recipe.prompt, recipe.seed, ids))
     return keys
 
 
 def samples_to_records(
-    problem_ids: Sequence[str], outputs: Sequence[Sequence[Sample]], model: str, n: int
+    problem_ids: Sequence[str], outputs: Sequence[Sequence[Sample]], model: str, n: int,
+    languages: Sequence[str] = (PYTHON,),
 ) -> dict[str, list[Any]]:
-    """Candidate columns for a chunk's outputs (problem order, then sample order)."""
-    if len(outputs) != len(problem_ids):
-        raise RuntimeError(f"the backend returned {len(outputs)} results for {len(problem_ids)} prompts")
+    """Candidate columns for a chunk's outputs (problem order, then language order, then sample order): ``outputs``
+    holds one result per problem and language."""
+    if len(outputs) != len(problem_ids) * len(languages):
+        raise RuntimeError(f"the backend returned {len(outputs)} results for {len(problem_ids) * len(languages)} prompts")
     records: dict[str, list[Any]] = {name: [] for name in FEATURES}
-    for pid, samples in zip(problem_ids, outputs):
+    prompts = [(pid, k, lang) for pid in problem_ids for k, lang in enumerate(languages)]
+    for (pid, k, language), samples in zip(prompts, outputs):
         if len(samples) != n:
             raise RuntimeError(f"the backend returned {len(samples)} samples for problem {pid}, expected {n}")
-        for index, sample in enumerate(samples):
+        for i, sample in enumerate(samples):
+            index = k * n + i
             records["candidate_id"].append(f"{pid}_{index}")
             records["problem_id"].append(pid)
             records["candidate_index"].append(index)
+            records["language"].append(language)
             records["model"].append(model)
             records["response"].append(sample.text)
             records["finish_reason"].append(sample.finish_reason)
@@ -117,7 +133,8 @@ class _ChunkGenerator:
     def chunk(self, key: str, batch: Mapping[str, list[Any]]) -> tuple[dict[str, list[Any]], str]:
         """One chunk's candidate records, read back or generated, and which ("cached" or "generated")."""
         ids = list(batch["problem_id"])
-        expected = len(ids) * self.recipe.sampling.n
+        languages = self.recipe.generation.languages
+        expected = len(ids) * self.recipe.sampling.n * len(languages)
         records = self.cache.load(key)
         if records is not None and len(records["candidate_id"]) == expected:
             self.cache.log("cached", key, len(ids), expected)
@@ -125,11 +142,12 @@ class _ChunkGenerator:
             origin = "cached"
         else:
             requests = [
-                Request(messages=_messages(self.recipe, row), seed=request_seed(self.recipe.seed, row["problem_id"]))
+                Request(messages=_messages(self.recipe, row, lang), seed=_seed(self.recipe, row["problem_id"], lang))
                 for row in _rows(batch)
+                for lang in languages
             ]
             outputs = self.backend().generate(requests, self.recipe.sampling)
-            records = samples_to_records(ids, outputs, self.recipe.model.path, self.recipe.sampling.n)
+            records = samples_to_records(ids, outputs, self.recipe.model.path, self.recipe.sampling.n, languages)
             self.cache.save(key, records)
             self.cache.log("generated", key, len(ids), expected)
             self.report.generated += 1

@@ -169,6 +169,21 @@ def decision(run: RunResult, protocol: str) -> str:
     return "fail"
 
 
+def _dup(fd: int) -> int:
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 0)
+
+
+def _drain(fd: int) -> None:
+    """Read ``fd`` to end-of-file, dropping what comes (a side whose reader is gone never blocks on a full pipe)."""
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except OSError:
+        pass
+
+
 def interact(
     sandbox: Sandbox,
     program: Side,
@@ -177,7 +192,13 @@ def interact(
     test: Mapping[str, str],
     limits: Limits,
 ) -> Interaction:
-    """Run one test of an interactive problem and judge it (see the module docstring)."""
+    """Run one test of an interactive problem and judge it (see the module docstring).
+
+    The supervisor keeps a read end of both pipes for the whole conversation, as problemtools' runner keeps its
+    pipes, so what either side writes after the other is gone lands in the pipe (and is drained), never in a
+    SIGPIPE whose timing would decide the verdict — except the program's output after the interactor rejected it
+    and ended, which gets SIGPIPE there too (the verdict is ``wa`` by then).
+    """
     protocol = protocol or "testlib"
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown interactor protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
@@ -189,25 +210,35 @@ def interact(
 
     def run_interactor() -> None:
         try:
-            judged.append(_run_side(peer, interactor, interactor_limits(limits), (to_interactor.read, to_program.write),
-                                    argv=argv, files=files))
+            run = _run_side(peer, interactor, interactor_limits(limits), (_dup(to_interactor.read), to_program.write),
+                            argv=argv, files=files)
         except BaseException as exc:  # noqa: BLE001 - reported as the executor's failure
-            judged.append(RunResult(status=base.SANDBOX_ERROR, error=f"interactor: {type(exc).__name__}: {exc}"))
+            run = RunResult(status=base.SANDBOX_ERROR, error=f"interactor: {type(exc).__name__}: {exc}")
+        judged.append(run)
+        if decision(run, protocol) == "accept":  # accepted and gone: the program may still write (and exit cleanly)
+            _drain(to_interactor.read)
+        else:  # rejected (or failed): nothing the program does from now on changes the verdict; stop it
+            sandbox.cancel()
+        os.close(to_interactor.read)
 
     thread = threading.Thread(target=run_interactor, name="interactor", daemon=True)
     try:
         thread.start()
-        ran = _run_side(sandbox, program, limits, (to_program.read, to_interactor.write))
+        ran = _run_side(sandbox, program, limits, (_dup(to_program.read), to_interactor.write))
+        read = to_program.was_read()  # before our own draining reads it
+        _drain(to_program.read)
         thread.join()
-        sent, read, wrote = to_program.was_written(), to_program.was_read(), to_interactor.was_written()
+        sent, wrote = to_program.was_written(), to_interactor.was_written()
     finally:
-        for fd in (to_program.probe, to_interactor.probe):
+        for fd in (to_program.read, to_program.probe, to_interactor.probe):
             os.close(fd)
     other = judged[0] if judged else RunResult(status=base.SANDBOX_ERROR, error="the interactor did not report")
     ran.stdin_consumed = read
     ended = decision(other, protocol)
     p_end, i_end = ran.extra.get("ended"), other.extra.get("ended")
     first = isinstance(p_end, float) and isinstance(i_end, float) and i_end < p_end
+    if first and ended != "accept":  # how the program ended after that (EOF, SIGPIPE, cancelled) is no part of it
+        ran.exception = None
     verdict = interaction_verdict(ran, other, ended, first, sent=sent, read=read, wrote=wrote)
     return Interaction(verdict, ran, other, ended, first)
 

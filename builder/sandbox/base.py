@@ -185,6 +185,10 @@ class Sandbox(abc.ABC):
         ``stdout`` comes back empty and ``stdin_consumed`` False (the caller measures both on its side).
         """
 
+    def cancel(self) -> None:
+        """End the run in progress (called from another thread: an interactive test whose interactor has decided);
+        a no-op when nothing runs."""
+
     def describe(self) -> dict[str, object]:
         """The isolation reached, for the build's metadata and ``builder sandbox-check``."""
         return {"executor": type(self).__name__, "level": self.level}

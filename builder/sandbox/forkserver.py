@@ -517,6 +517,16 @@ class ForkServerSandbox(Sandbox):
                 for fd in fds:
                     os.close(fd)
 
+    def cancel(self) -> None:
+        """End the test running now (from another thread), as the wall limit would: its result says ``killed`` =
+        ``cancelled``. A cancel that comes after the test ended is ignored."""
+        zygote = self._holder[0]
+        if zygote is not None:
+            try:
+                zygote.sock.send(json.dumps({"op": "cancel"}).encode())
+            except OSError:
+                pass
+
     def _exchange(self, zygote: _Zygote, header: bytes, fds: list[int], limits: Limits, side: int, records: bytearray,
                   piped: bool = False) -> dict[str, object] | None:
         """Send the test, then wait for the zygote's reply while draining the side channel (up to SIDE_LIMIT kept).

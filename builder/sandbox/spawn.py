@@ -68,6 +68,12 @@ class SpawnSandbox(Sandbox):
 
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+        self._running: int | None = None
+
+    def cancel(self) -> None:
+        running = self._running
+        if running is not None:
+            _kill_group(running)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -186,6 +192,7 @@ class SpawnSandbox(Sandbox):
             start_new_session=True,
             preexec_fn=set_limits,
         )
+        self._running = proc.pid
         if piped:  # the pipes are the child's now: a reader sees end-of-file once the writer is gone
             null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
             for fd in (stdin_fd, stdout_fd):
@@ -202,6 +209,7 @@ class SpawnSandbox(Sandbox):
         finally:
             os.close(pidfd)
         ended = time.monotonic()
+        self._running = None
         wall = ended - started
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
         _kill_group(proc.pid)  # anything the program left behind in its session

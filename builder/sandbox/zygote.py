@@ -462,6 +462,10 @@ class Zygote:
             request = json.loads(msg)
             if request.get("op") == "exit":
                 return
+            if request.get("op") == "cancel":  # it came after its test had ended: nothing to do, no reply
+                for fd in fds:
+                    os.close(fd)
+                continue
             try:
                 reply = self.run(request, fds)
             except Exception as exc:  # noqa: BLE001 - reported to the supervisor as a sandbox error
@@ -755,6 +759,9 @@ class Zygote:
                 if any(fd == pidfd for fd, _ in events):
                     break
                 if any(fd == self.sock.fileno() for fd, _ in events):
+                    if self._cancelled():  # the supervisor needs no more of this test (its interactor has decided)
+                        killed = "cancelled"
+                        break
                     os.kill(pid, signal.SIGKILL)  # the supervisor is gone: end the test and ourselves
                     self._end_tree()
                     os._exit(0)
@@ -764,6 +771,14 @@ class Zygote:
         finally:
             os.close(pidfd)
         return killed, status, usage
+
+    def _cancelled(self) -> bool:
+        """Whether what woke us on the socket is a ``cancel`` request (else the supervisor is gone)."""
+        try:
+            msg = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            return bool(msg) and json.loads(msg).get("op") == "cancel"
+        except (OSError, ValueError):
+            return False
 
     def _size_scratch(self, size_mb: int) -> None:
         if size_mb != self.scratch_mb:

@@ -122,6 +122,7 @@ def synthetic_candidates(problems: Dataset, num_candidates: int, seed: int = 0, 
             columns["candidate_id"].append(f"{problem_id}_{c}")
             columns["problem_id"].append(problem_id)
             columns["candidate_index"].append(c)
+            columns["language"].append("python")
             columns["model"].append(model)
             columns["response"].append(response)
             columns["finish_reason"].append("length" if verdict == T.NO_CODE and rng.random() < 0.5 else "stop")
