@@ -48,7 +48,8 @@ WORK3=$(mktemp -d /tmp/builder-tiers-ci-root-XXXXXX)
 
 HOME2=$(getent passwd "$USER_NAME" | cut -d: -f6)
 tier2() { $LAUNCH --tier 2 --user "$USER_NAME" "${SHARE[@]}" --cwd "$HOME2" "$@"; }
-tier3() { $LAUNCH --tier 3 --ro-cgroup --mask-proc "${SHARE[@]}" --cwd "$WORK3" "$@"; }
+# tier 3 runs as root, but /root is the 1 MB tmpfs launch.py puts over it: home and caches go to its own folder
+tier3() { $LAUNCH --tier 3 --ro-cgroup --mask-proc "${SHARE[@]}" --cwd "$WORK3" -- env HOME="$WORK3" "${@:2}"; }
 step() {  # name, command...: run it, log to $LOGS/name.log, print how long it took and its last lines
     local name=$1 started=$SECONDS
     shift
