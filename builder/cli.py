@@ -272,6 +272,8 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool,
         for line in check_build(recipe).lines(dist_dir, work_dir):
             click.echo(line)
         return
+    if recipe.engine.kind == "ray":  # the same stages as Ray Data operators on a Ray cluster
+        from builder.ray_engine import build
     work = Path(work_dir) / recipe.name
     resources = RunResources(work)
     cleaned = resources.clean_after_dead_run()

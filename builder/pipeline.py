@@ -40,7 +40,7 @@ from builder.dataset.dist import write_dist
 from builder.generate.base import Backend
 from builder.generate.stage import GenerationReport, generate_chunks, plan_chunks
 from builder.judge.stream import ChunkedExecution, ExecutionReport, Intervals
-from builder.problems.stage import collect_problems
+from builder.problems.stage import CollectedProblems, collect_problems
 
 #: chunks that may be waiting for the execution workers before the engine waits (memory stays bounded)
 MAX_PENDING_CHUNKS = 3
@@ -88,7 +88,6 @@ def build(
     chunk (the command line notes the run's shared-memory files there).
     """
     from builder.extract import extract_batch
-    from builder.judge.limits import limits_line, limits_report
     from builder.sandbox import make_sandbox
 
     dist_dir = Path(dist_root) / recipe.name
@@ -102,18 +101,8 @@ def build(
     sandbox_info.update(compile_settings(recipe.generation.languages))
 
     with times.stage("problems"):
-        collected = collect_problems(recipe.sources, recipe.problems)
+        collected, quarantine_path, limits = problems_stage(recipe, work_dir, echo)
     problems, quarantine, sources = collected.problems, collected.quarantine, collected.source_records()
-    quarantine_path = None
-    if len(quarantine):
-        quarantine_path = work_dir / "quarantine.jsonl"
-        quarantine.to_json(str(quarantine_path), lines=True, force_ascii=False)
-    for line in collected.summary_lines():
-        echo(line)
-    if len(problems) == 0:
-        raise UserError(f"no usable problems in the recipe's sources (quarantined: {len(quarantine)})")
-    limits = limits_report(problems, config)
-    echo(limits_line(limits))
 
     report = GenerationReport()
     chunks = math.ceil(len(problems) / recipe.generation.chunk_size)
@@ -183,6 +172,27 @@ def compile_settings(languages: Sequence[str]) -> dict[str, object]:
             raise UserError(problem)
     compilers = describe_toolchain(languages)
     return {"compilers": compilers} if compilers else {}
+
+
+def problems_stage(recipe: Recipe, work_dir: Path, echo: Callable[[str], None]) -> tuple[CollectedProblems, Path | None, dict]:
+    """The problems of a build (both engines: this one and :mod:`builder.ray_engine`): the recipe's sources and
+    ``[problems]`` table, quarantined rows written to ``<work_dir>/quarantine.jsonl``, the summary and the limits
+    line echoed. Returns the collected problems, the quarantine file (None when empty) and the limits report."""
+    from builder.judge.limits import limits_line, limits_report
+
+    collected = collect_problems(recipe.sources, recipe.problems)
+    problems, quarantine = collected.problems, collected.quarantine
+    quarantine_path = None
+    if len(quarantine):
+        quarantine_path = work_dir / "quarantine.jsonl"
+        quarantine.to_json(str(quarantine_path), lines=True, force_ascii=False)
+    for line in collected.summary_lines():
+        echo(line)
+    if len(problems) == 0:
+        raise UserError(f"no usable problems in the recipe's sources (quarantined: {len(quarantine)})")
+    limits = limits_report(problems, recipe.execution)
+    echo(limits_line(limits))
+    return collected, quarantine_path, limits
 
 
 def _all_judged(execution: ChunkedExecution, keys: list[str], problems: Dataset, chunk_size: int) -> bool:

@@ -319,6 +319,32 @@ class DatasetSettings(Settings):
     contact: NonEmpty | None = Field(None, description="where to report problems or ask questions (a URL or an address)")
 
 
+ENGINES = ("local", "ray")
+
+
+class EngineSettings(Settings):
+    """``[engine]``: where the stages run (not what they make: the same recipe gives the same dataset on either).
+
+    ``local``: this process (generation) and its worker processes (execution). ``ray``: Ray Data operators on a Ray
+    cluster (:mod:`builder.ray_engine`): generation as an actor pool of the vLLM backend (``model.data_parallel_size``
+    replicas, ``model.tensor_parallel_size`` GPUs each; the openai backend as plain tasks), execution as an actor pool
+    of sandboxes (one CPU each); the work folder must be on a path every node sees.
+    """
+
+    kind: Annotated[str, AfterValidator(_one_of(ENGINES))] = Field(
+        "local", **flag("--engine", "where the stages run: local (this machine) or ray (a Ray cluster, as Ray Data operators)", ENGINES)
+    )
+    address: NonEmpty | None = Field(
+        None, **flag("--address", "engine ray: the cluster, auto (the one `ray start` made) or ray://HOST:10001; unset: a Ray instance of this build's own")
+    )
+    execution_actors: int | None = Field(
+        None, ge=1, le=1 << 20, description="engine ray: execution actors, one warm sandbox and one CPU each; unset: from 1 to the cluster's CPUs, as Ray Data scales the pool"
+    )
+    batch_size: int = Field(16, ge=1, le=1 << 16, description="engine ray: candidates per execution task (one verdict shard each)")
+    generation_cpus: float = Field(1.0, ge=0.0, le=1024.0, description="engine ray: CPUs each generation actor or task reserves")
+    generation_tasks: int = Field(4, ge=1, le=4096, description="engine ray with the openai backend: chunks requested at once, one Ray task each")
+
+
 def _name(value: str) -> str:
     if not _NAME.match(value):
         raise Invalid("must be letters, digits, '.', '_' or '-' (it names a folder)")
@@ -339,6 +365,7 @@ class Recipe(Settings):
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
     _text: str = PrivateAttr("")
     _path: str = PrivateAttr("")
 
@@ -371,4 +398,5 @@ SECTIONS: dict[str, type[Settings]] = {
     "execution": ExecutionSettings,
     "generation": GenerationSettings,
     "dataset": DatasetSettings,
+    "engine": EngineSettings,
 }

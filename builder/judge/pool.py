@@ -103,6 +103,16 @@ def _lost(error: BaseException) -> dict[str, Any]:
     }
 
 
+#: one worker's life, for other executors of the same workers (the Ray engine's execution actors,
+#: :mod:`builder.ray_operators`): set up this process (problems, one warm sandbox), then judge task by task
+init_worker, judge_task, lost_verdict = _init_worker, _judge, _lost
+
+
+def worker_sandbox() -> dict[str, object]:
+    """What this worker's sandbox reports about its isolation (``Sandbox.describe()``)."""
+    return dict(_WORKER["sandbox"].describe())
+
+
 Done = Callable[[Any, dict[str, Any], float, float], None]
 
 

@@ -54,6 +54,31 @@ def settings_key(settings: ExecutionSettings) -> dict[str, Any]:
     return settings.model_dump(exclude={"workers"})
 
 
+def verdict_table(features: Features, rows: dict[str, list[Any]], verdicts: list[dict[str, Any]]) -> pa.Table:
+    """A judged chunk as written to disk: the candidate columns of ``features`` from ``rows``, then the verdict and
+    context columns from ``verdicts`` (one per row, in order). The Ray engine's execution actors write their shards
+    with it too (:mod:`builder.ray_operators`)."""
+    columns = {name: list(rows[name]) for name in features if name in rows}
+    for name in (*VERDICT_FEATURES, *CONTEXT_FEATURES):
+        columns[name] = [v[name] for v in verdicts]
+    return pa.Table.from_pydict({name: columns.get(name, [None] * len(verdicts)) for name in features}, schema=features.arrow_schema)
+
+
+def write_arrow(path: Path, table: pa.Table) -> None:
+    """An Arrow stream file (what ``Dataset.from_file`` memory-maps), written to a temporary name, then renamed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            with pa.ipc.new_stream(fh, table.schema) as writer:
+                writer.write_table(table)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @dataclass
 class Intervals:
     """Busy time as a union of wall-clock intervals (what the summary's overlap figures are made of)."""
@@ -195,13 +220,13 @@ class ChunkedExecution:
 
     def _ensure_pool(self) -> ExecutionPool:
         if self._pool is None:
-            self._problems_path = self._problems_file()
+            self._problems_path = self.problems_file()
             self._pool = ExecutionPool(self.settings, self._problems_path)
             self._writer = threading.Thread(target=self._write_loop, name="verdict-writer", daemon=True)
             self._writer.start()
         return self._pool
 
-    def _problems_file(self) -> Path:
+    def problems_file(self) -> Path:
         """The problems as one Arrow file the workers memory-map (written once per content)."""
         path = self.folder / f"problems-{fingerprint('problems', self._problems, length=16)}.arrow"
         if not path.is_file():
@@ -245,11 +270,7 @@ class ChunkedExecution:
             self.on_verdict(verdict)
 
     def _finish(self, chunk: _Chunk) -> None:
-        columns = {name: list(chunk.rows[name]) for name in self.features if name in chunk.rows}
-        for name in (*VERDICT_FEATURES, *CONTEXT_FEATURES):
-            columns[name] = [v[name] for v in chunk.verdicts]  # type: ignore[index]
-        table = pa.Table.from_pydict({name: columns.get(name, [None] * len(chunk.verdicts)) for name in self.features}, schema=self.schema)
-        self._write(self.path(chunk.key), table)
+        self._write(self.path(chunk.key), verdict_table(self.features, chunk.rows, chunk.verdicts))  # type: ignore[arg-type]
         self._log("judged", chunk.key, len(chunk.verdicts))
         with self._lock:
             self._pending.pop(chunk.key, None)
@@ -259,18 +280,7 @@ class ChunkedExecution:
             self.on_chunk("judged", chunk.key)
 
     def _write(self, path: Path, table: pa.Table) -> None:
-        """An Arrow stream file (what ``Dataset.from_file`` memory-maps), written to a temporary name, then renamed."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                with pa.ipc.new_stream(fh, table.schema) as writer:
-                    writer.write_table(table)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_arrow(path, table)
 
     def _log(self, event: str, key: str, candidates: int) -> None:
         with (self.folder / EVENTS).open("a", encoding="utf-8") as fh:
