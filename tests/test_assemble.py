@@ -90,7 +90,7 @@ def test_every_config_loads_with_load_dataset(dist: Path) -> None:
 def test_sft_keeps_the_seed_fields_and_trl_messages(dist: Path, source_rows) -> None:
     candidates, problems = source_rows
     sft = load_dataset(str(dist), "sft", split="train")
-    assert sft.column_names == [*SEED_FIELDS, "problem_id", "candidate_id", "license", "messages"]
+    assert sft.column_names == [*SEED_FIELDS, "language", "problem_id", "candidate_id", "license", "messages"]
     passed = [c for c in candidates if c["verdict"] == "passed"]
     assert len(sft) == len(passed)
     for row, cand in zip(sft, passed):
@@ -115,7 +115,7 @@ def test_dpo_pairs_follow_the_rules(dist: Path, source_rows) -> None:
     dpo = load_dataset(str(dist), "dpo", split="train")
     assert dpo.column_names == [
         "prompt", "chosen", "rejected", "problem_id", "rejection_type", "chosen_id", "rejected_id",
-        "chosen_pass_rate", "rejected_pass_rate", "source", "difficulty", "license",
+        "chosen_pass_rate", "rejected_pass_rate", "source", "difficulty", "language", "license",
     ]
     per_problem: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in dpo:
@@ -351,7 +351,8 @@ def test_kto_rows_are_trl_unpaired_preferences_balanced_as_asked(dist: Path, sou
     order = {c["candidate_id"]: i for i, c in enumerate(candidates)}
     kto = load_dataset(str(dist), "kto", split="train")
     assert kto.column_names == [
-        "prompt", "completion", "label", "problem_id", "candidate_id", "verdict", "reward", "source", "difficulty", "license",
+        "prompt", "completion", "label", "problem_id", "candidate_id", "verdict", "reward", "source", "difficulty", "language",
+        "license",
     ]
     for row in kto:
         cand = by_id[row["candidate_id"]]

@@ -173,6 +173,8 @@ class BuildMeta(Record):
         data = self.model_dump(mode="json")
         data["dataset"] = {k: v for k, v in data["dataset"].items() if v is not None}
         data["prompt"] = {"system": self.prompt.system, "user": self.prompt.user}
+        if self.prompt.system_by_language:
+            data["prompt"]["system_by_language"] = dict(self.prompt.system_by_language)
         if self.limits is not None:
             data["limits"] = self.limits.model_dump(mode="json", exclude_none=True)
         if self.problems is not None:

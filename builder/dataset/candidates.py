@@ -92,6 +92,8 @@ def normalize_candidates(candidates: Dataset) -> Dataset:
         candidates = candidates.cast(CANDIDATE_FEATURES)
     if len(candidates) == 0:
         return candidates
+    if _column(candidates, "language").null_count:  # a corpus from before languages: Python
+        candidates = candidates.map(lambda lang: {"language": lang or "python"}, input_columns=["language"], desc="Filling languages")
     table = candidates.with_format("arrow").select_columns(["problem_id", "candidate_index"])[:]
     codes = np.asarray(pc.dictionary_encode(table["problem_id"]).combine_chunks().indices, dtype=np.int64)
     index = table["candidate_index"]

@@ -26,6 +26,8 @@ from typing import Any
 from datasets import Dataset, Features, Value
 
 from builder.core import taxonomy as T
+from builder.core.languages import PYTHON
+from builder.core.languages import normalize as normalize_language
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
 from builder.dataset.candidates import CANDIDATES_CONFIG_FEATURES, candidates_config
@@ -44,6 +46,7 @@ SFT_FEATURES = Features(
         "tests_total": Value("int32"),
         "source": Value("string"),
         "difficulty": Value("string"),
+        "language": Value("string"),
         "problem_id": Value("string"),
         "candidate_id": Value("string"),
         "license": Value("string"),
@@ -64,6 +67,7 @@ DPO_FEATURES = Features(
         "rejected_pass_rate": Value("float64"),
         "source": Value("string"),
         "difficulty": Value("string"),
+        "language": Value("string"),
         "license": Value("string"),
     }
 )
@@ -71,7 +75,6 @@ DPO_FEATURES = Features(
 
 def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Dataset:
     """Passing candidates in the seed dataset's fields, join keys and licence, plus TRL conversational ``messages``."""
-    system, user = meta.prompt.system, meta.prompt.user
     index = ProblemPrompts(problems, meta.prompt)
     passed = candidates.filter(
         lambda verdicts: [v == T.PASSED for v in verdicts], input_columns=["verdict"], batched=True,
@@ -81,26 +84,29 @@ def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in SFT_FEATURES}
         for i, problem_id in enumerate(batch["problem_id"]):
-            response = response_text(batch["response"][i], batch["solution"][i])
+            language = normalize_language(batch["language"][i])
+            response = response_text(batch["response"][i], batch["solution"][i], language)
             out["id"].append(f"{problem_id}_sft_{batch['candidate_index'][i]}")
             out["problem"].append(index.statement(problem_id))
             out["response"].append(response)
             out["problem_id"].append(problem_id)
             out["candidate_id"].append(batch["candidate_id"][i])
             out["license"].append(index.license(problem_id))
-            out["messages"].append([*index.messages(problem_id), {"role": "assistant", "content": response}])
+            out["language"].append(language)
+            out["messages"].append([*index.messages(problem_id, language), {"role": "assistant", "content": response}])
             for name in ("solution", "test_pass_rate", "tests_passed", "tests_total", "source", "difficulty"):
                 out[name].append(batch[name][i])
         return out
 
     return passed.map(
         build, batched=True, batch_size=500, features=SFT_FEATURES, remove_columns=passed.column_names,
-        new_fingerprint=fingerprint("sft", passed, problems, system, user, code_hash(__name__, "builder.dataset.prompts")), desc="Building SFT rows",
+        new_fingerprint=fingerprint("sft", passed, problems, meta.prompt, code_hash(__name__, "builder.dataset.prompts")), desc="Building SFT rows",
     )
 
 
-def _rng(seed: int, problem_id: str) -> random.Random:
-    digest = hashlib.sha256(f"{seed}:{problem_id}".encode()).digest()
+def _rng(seed: int, problem_id: str, language: str = PYTHON) -> random.Random:
+    key = problem_id if language == PYTHON else f"{problem_id}\x00{language}"
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
@@ -140,23 +146,25 @@ def choose_pairs(
 
 
 def dpo_pair_rows(candidates: Dataset, seed: int, k: int) -> tuple[list[int], list[int]]:
-    """Row indices (chosen, rejected) of every DPO pair, grouped by problem in first-appearance order."""
+    """Row indices (chosen, rejected) of every DPO pair, grouped by problem (and language: both answers of a pair
+    answer the same prompt) in first-appearance order."""
     if len(candidates) == 0:
         return [], []
-    table = candidates.with_format("arrow").select_columns(["problem_id", "verdict"])[:]
+    table = candidates.with_format("arrow").select_columns(["problem_id", "verdict", "language"])[:]
     problem_ids = table["problem_id"].to_pylist()
     verdicts = table["verdict"].to_pylist()
-    groups: dict[str, tuple[list[int], list[tuple[int, str]]]] = {}
-    for row, (problem_id, verdict) in enumerate(zip(problem_ids, verdicts)):
-        passed, failed = groups.setdefault(problem_id, ([], []))
+    languages = [normalize_language(x) for x in table["language"].to_pylist()]
+    groups: dict[tuple[str, str], tuple[list[int], list[tuple[int, str]]]] = {}
+    for row, (problem_id, verdict, language) in enumerate(zip(problem_ids, verdicts, languages)):
+        passed, failed = groups.setdefault((problem_id, language), ([], []))
         if verdict == T.PASSED:
             passed.append(row)
         elif T.is_model_failure(verdict):  # never sandbox_error
             failed.append((row, verdict))
     chosen_rows: list[int] = []
     rejected_rows: list[int] = []
-    for problem_id, (passed, failed) in groups.items():
-        for chosen, rejected in choose_pairs(passed, failed, k, _rng(seed, problem_id)):
+    for (problem_id, language), (passed, failed) in groups.items():
+        for chosen, rejected in choose_pairs(passed, failed, k, _rng(seed, problem_id, language)):
             chosen_rows.append(chosen)
             rejected_rows.append(rejected)
     return chosen_rows, rejected_rows
@@ -166,10 +174,9 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     """Preference pairs in TRL's explicit-prompt format (chosen passes every test, rejected is a model failure)."""
     seed = meta.seed
     k = meta.dataset.dpo_pairs_per_problem
-    system, user = meta.prompt.system, meta.prompt.user
     index = ProblemPrompts(problems, meta.prompt)
     chosen_rows, rejected_rows = dpo_pair_rows(candidates, seed, k)
-    cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty"]
+    cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty", "language"]
     slim = candidates.select_columns(cols)
     chosen = slim.select(chosen_rows)
     rejected = slim.select(rejected_rows).rename_columns({c: f"r_{c}" for c in cols})
@@ -180,10 +187,11 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in DPO_FEATURES}
         for i, problem_id in enumerate(batch["problem_id"]):
-            out["prompt"].append(index.messages(problem_id))
-            out["chosen"].append([{"role": "assistant", "content": response_text(batch["response"][i], batch["solution"][i])}])
+            language = normalize_language(batch["language"][i])
+            out["prompt"].append(index.messages(problem_id, language))
+            out["chosen"].append([{"role": "assistant", "content": response_text(batch["response"][i], batch["solution"][i], language)}])
             out["rejected"].append(
-                [{"role": "assistant", "content": response_text(batch["r_response"][i], batch["r_solution"][i])}]
+                [{"role": "assistant", "content": response_text(batch["r_response"][i], batch["r_solution"][i], language)}]
             )
             out["problem_id"].append(problem_id)
             out["rejection_type"].append(batch["r_verdict"][i])
@@ -193,12 +201,13 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
             out["rejected_pass_rate"].append(batch["r_test_pass_rate"][i])
             out["source"].append(batch["source"][i])
             out["difficulty"].append(batch["difficulty"][i])
+            out["language"].append(language)
             out["license"].append(index.license(problem_id))
         return out
 
     return paired.map(
         build, batched=True, batch_size=500, features=DPO_FEATURES, remove_columns=paired.column_names,
-        new_fingerprint=fingerprint("dpo", paired, problems, system, user, seed, k, code_hash(__name__, "builder.dataset.prompts")), desc="Building DPO pairs",
+        new_fingerprint=fingerprint("dpo", paired, problems, meta.prompt, seed, k, code_hash(__name__, "builder.dataset.prompts")), desc="Building DPO pairs",
     )
 
 

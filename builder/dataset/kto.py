@@ -42,6 +42,7 @@ KTO_FEATURES = Features(
         "reward": Value("float64"),
         "source": Value("string"),
         "difficulty": Value("string"),
+        "language": Value("string"),
         "license": Value("string"),
     }
 )
@@ -92,15 +93,17 @@ def kto_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     settings = meta.dataset
     index = ProblemPrompts(problems, meta.prompt)
     rows = kto_rows(candidates, meta.seed, settings.kto_balance)
-    cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty"]
+    cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty", "language"]
     picked = candidates.select_columns(cols).select(rows).flatten_indices()
 
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in KTO_FEATURES}
         reward = rewards(pa.array(batch["verdict"], pa.string()), pa.array(batch["test_pass_rate"], pa.float64()), settings.reward)
         for i, problem_id in enumerate(batch["problem_id"]):
-            out["prompt"].append(index.messages(problem_id))
-            out["completion"].append([{"role": "assistant", "content": response_text(batch["response"][i], batch["solution"][i])}])
+            language = batch["language"][i] or "python"
+            out["prompt"].append(index.messages(problem_id, language))
+            out["completion"].append([{"role": "assistant", "content": response_text(batch["response"][i], batch["solution"][i], language)}])
+            out["language"].append(language)
             out["label"].append(batch["verdict"][i] == T.PASSED)
             out["license"].append(index.license(problem_id))
             for name in ("problem_id", "candidate_id", "verdict", "source", "difficulty"):

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, Value
 
 from builder.core import taxonomy as T
+from builder.core.languages import LANGUAGES, PYTHON
 from builder.core.caching import code_hash, fingerprint
 from builder.core.schema import PROBLEM_FEATURES
 from builder.core.settings import PromptSettings
@@ -21,6 +22,8 @@ from builder.dataset.prompts import STATEMENT_COLUMNS, ProblemPrompts, normalize
 MESSAGE = {"role": Value("string"), "content": Value("string")}
 
 PROBLEM_STATS_FEATURES = {
+    # the language of the row's candidates and prompt (one row per problem and language the build asked for)
+    "language": Value("string"),
     "num_tests": Value("int32"),
     "num_candidates": Value("int32"),
     "num_judged": Value("int32"),
@@ -71,32 +74,50 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def problems_config(candidates: Dataset, problems: Dataset, prompt: PromptSettings | None = None) -> Dataset:
+def candidate_languages(candidates: Dataset) -> list[str]:
+    """The languages of ``candidates`` in the order of :data:`builder.core.languages.LANGUAGES` (Python when none)."""
+    if not len(candidates) or "language" not in candidates.column_names:
+        return [PYTHON]
+    present = {lang or PYTHON for lang in candidates.unique("language")}
+    return [lang for lang in LANGUAGES if lang in present] or [PYTHON]
+
+
+def problems_config(
+    candidates: Dataset, problems: Dataset, prompt: PromptSettings | None = None, languages: list[str] | None = None
+) -> Dataset:
     """One row per problem: its tests, candidate/judged/pass counts, pass rate, unbiased pass@k, a difficulty label,
     and ``prompt``: the messages of ``prompt`` (the build's; default: the builder's default prompt) for it.
 
     ``pass_at_k[i]`` is pass@(i+1) over the problem's judged candidates (``sandbox_error`` ones are not judged),
     for k = 1 .. num_judged. Statement columns have normalized line endings; the tests are as given.
+
+    A build in several languages (``languages``: default, the candidates' languages, Python when there are none) has
+    one row per problem and language, in problem order then language order: each row counts that language's
+    candidates and carries that language's prompt.
     """
     prompt = prompt or PromptSettings()
     prompts = ProblemPrompts(problems, prompt)
-    counts: dict[str, list[int]] = {}
+    counts: dict[tuple[str, str], list[int]] = {}
+    if languages is None:
+        languages = candidate_languages(candidates)
     if len(candidates):
-        table = candidates.with_format("arrow").select_columns(["problem_id", "verdict"])[:]
+        table = candidates.with_format("arrow").select_columns(["problem_id", "verdict", "language"])[:]
         judged = pc.and_(pc.is_valid(table["verdict"]), pc.not_equal(table["verdict"], T.SANDBOX_ERROR))
         passed = pc.equal(table["verdict"], T.PASSED)
         grouped = (
-            pa.table({"p": table["problem_id"], "j": pc.cast(judged, pa.int64()), "c": pc.cast(passed, pa.int64())})
-            .group_by("p")
+            pa.table({"p": table["problem_id"], "l": pc.fill_null(table["language"], PYTHON),
+                      "j": pc.cast(judged, pa.int64()), "c": pc.cast(passed, pa.int64())})
+            .group_by(["p", "l"])
             .aggregate([("p", "count"), ("j", "sum"), ("c", "sum")])
         )
-        for p, n, j, c in zip(*(grouped[name].to_pylist() for name in ("p", "p_count", "j_sum", "c_sum"))):
-            counts[p] = [n, j, c]
+        for p, lang, n, j, c in zip(*(grouped[name].to_pylist() for name in ("p", "l", "p_count", "j_sum", "c_sum"))):
+            counts[(p, lang)] = [n, j, c]
 
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in PROBLEM_STATS_FEATURES}
-        for problem_id, tests in zip(batch["problem_id"], batch["tests"]):
-            n, j, c = counts.get(problem_id, (0, 0, 0))
+        for problem_id, tests, language in zip(batch["problem_id"], batch["tests"], batch["language"]):
+            n, j, c = counts.get((problem_id, language), (0, 0, 0))
+            out["language"].append(language)
             out["num_tests"].append(len(tests))
             out["num_candidates"].append(n)
             out["num_judged"].append(j)
@@ -105,15 +126,18 @@ def problems_config(candidates: Dataset, problems: Dataset, prompt: PromptSettin
             out["pass_at_1"].append(pass_at_k(j, c, 1) if j else None)
             out["pass_at_k"].append([pass_at_k(j, c, k) for k in range(1, j + 1)])
             out["empirical_difficulty"].append(empirical_difficulty(j, c))
-            out["prompt"].append(prompts.messages(problem_id))
+            out["prompt"].append(prompts.messages(problem_id, language))
         for name in STATEMENT_COLUMNS:
             out[name] = [normalize_line_endings(text) for text in batch[name]]
         return out
 
     problems = problems.select_columns(list(PROBLEM_FEATURES))
+    if len(languages) > 1:
+        problems = problems.select([i for i in range(len(problems)) for _ in languages])
+    problems = problems.add_column("language", [languages[i % len(languages)] for i in range(len(problems))])
     return problems.map(
-        build, batched=True, batch_size=1000, features=PROBLEMS_CONFIG_FEATURES,
-        new_fingerprint=fingerprint("problems", problems, candidates, prompt.system, prompt.user, code_hash(__name__, "builder.dataset.prompts")),
+        build, batched=True, batch_size=1000, features=PROBLEMS_CONFIG_FEATURES, remove_columns=["language"],
+        new_fingerprint=fingerprint("problems", problems, candidates, prompt, languages, code_hash(__name__, "builder.dataset.prompts")),
         desc="Building problem rows",
     )
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from datasets import Dataset
 
+from builder.core import languages as L
 from builder.core.prompt import build_messages
 from builder.core.settings import PromptSettings
 
@@ -26,17 +27,19 @@ def normalize_line_endings(text: str | None) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def response_text(response: str | None, solution: str | None) -> str:
-    """The assistant text of a candidate: its raw response; a bare solution becomes one fenced Python block."""
+def response_text(response: str | None, solution: str | None, language: str | None = None) -> str:
+    """The assistant text of a candidate: its raw response; a bare solution becomes one fenced block of its language
+    (Python by default)."""
     if response is not None:
         return response
-    return f"```python\n{(solution or '').rstrip()}\n```"
+    return f"```{L.SPECS[L.normalize(language)].fence}\n{(solution or '').rstrip()}\n```"
 
 
 class ProblemPrompts:
     """Problem rows by id (only the columns prompts and licences need), for building messages."""
 
     def __init__(self, problems: Dataset, prompt: PromptSettings) -> None:
+        self.prompt = prompt
         self.system, self.user = prompt.system, prompt.user
         cols = [c for c in ("problem_id", *STATEMENT_COLUMNS, "license") if c in problems.column_names]
         table = problems.with_format("arrow").select_columns(cols)[:] if len(problems) else None
@@ -54,9 +57,10 @@ class ProblemPrompts:
     def statement(self, problem_id: str) -> str:
         return self.get(problem_id).get("problem") or ""
 
-    def messages(self, problem_id: str) -> list[dict[str, str]]:
-        """The build's prompt for the problem: the system message (if any) and the user message."""
-        return build_messages(self.get(problem_id), self.system, self.user)
+    def messages(self, problem_id: str, language: str | None = None) -> list[dict[str, str]]:
+        """The build's prompt for the problem in ``language`` (Python by default): the system message (if any) and the
+        user message."""
+        return build_messages(self.get(problem_id), self.prompt.system_for(L.normalize(language)), self.user)
 
     def license(self, problem_id: str) -> str | None:
         return self.get(problem_id).get("license")

@@ -155,6 +155,36 @@ def _rate_rows(
     return rows
 
 
+def _language_rows(dist_dir: Path, verdict: pa.Array, judged: np.ndarray, passed: np.ndarray) -> list[dict[str, Any]]:
+    """Per language of the candidates (builder.core.languages order): candidates, judged, passed, pass rate, and every
+    rejection type's count. Candidates without a language (a dataset built before languages) are Python."""
+    from builder.core import languages as L
+
+    files = shard_files(dist_dir, "candidates")
+    if files and "language" in pq.read_schema(files[0]).names:
+        language = pc.fill_null(read_columns(dist_dir, "candidates", ["language"])["language"].combine_chunks(), L.PYTHON)
+    else:
+        language = pa.array([L.PYTHON] * len(verdict), pa.string())
+    names = np.asarray(language.to_pylist(), dtype=object)
+    present = set(names.tolist()) or {L.PYTHON}
+    rows = []
+    for name in [*(x for x in L.LANGUAGES if x in present), *sorted(present - set(L.LANGUAGES))]:
+        mask = names == name
+        counts = _value_counts(verdict.filter(pa.array(mask))) if mask.any() else {}
+        n_judged, n_passed = int(judged[mask].sum()), int(passed[mask].sum())
+        rows.append({
+            "language": name,
+            "display": L.SPECS[name].display if name in L.SPECS else name,
+            "candidates": int(mask.sum()),
+            "judged": n_judged,
+            "passed": n_passed,
+            "pass_rate": _share(n_passed, n_judged),
+            "sandbox_errors": counts.get(T.SANDBOX_ERROR, 0),
+            "rejections": [{"type": t, "count": counts.get(t, 0)} for t in T.REJECTION_TYPES],
+        })
+    return rows
+
+
 def _describe(values: np.ndarray) -> dict[str, Any]:
     if len(values) == 0:
         return {"count": 0, "median": None, "mean": None, "p25": None, "p75": None, "max": None}
@@ -248,15 +278,17 @@ def compute_stats(dist_dir: Path) -> dict[str, Any]:
     num_judged = np.asarray(probs["num_judged"], dtype=np.int64)
     num_passed = np.asarray(probs["num_passed"], dtype=np.int64)
     judged_mask = num_judged > 0
+    # a build in several languages has a row per problem and language: problems and tests count once
+    _, first_rows = np.unique(np.asarray(probs["problem_id"].to_pylist(), dtype=object), return_index=True)
     problem_counts = {
-        "problems": int(probs.num_rows),
+        "problems": int(len(first_rows)),
         "with_candidates": int((num_candidates > 0).sum()),
         "with_judged": int(judged_mask.sum()),
         "with_passing": int((num_passed > 0).sum()),
         "all_pass": int((judged_mask & (num_passed == num_judged)).sum()),
         "all_fail": int((judged_mask & (num_passed == 0)).sum()),
         "mixed": int(((num_passed > 0) & (num_passed < num_judged)).sum()),
-        "tests": int(np.asarray(probs["num_tests"], dtype=np.int64).sum()),
+        "tests": int(np.asarray(probs["num_tests"], dtype=np.int64)[first_rows].sum()),
     }
     pass_hist = np.bincount(num_passed[judged_mask], minlength=int(num_judged.max(initial=0)) + 1) if judged_mask.any() else np.array([], np.int64)
     pass_count_distribution = [{"passed": i, "problems": int(c)} for i, c in enumerate(pass_hist)]
@@ -331,6 +363,7 @@ def compute_stats(dist_dir: Path) -> dict[str, Any]:
         "tokens": _token_stats(cand["num_tokens"].combine_chunks(), verdict),
         "by_difficulty": _rate_rows("bucket", buckets, by_bucket_c, by_bucket_p),
         "by_source": _rate_rows("source", source_order, by_source_c, by_source_p),
+        "by_language": _language_rows(dist_dir, verdict, is_judged, is_passed),
         "heatmap": {"sources": source_order, "buckets": buckets, "pass_rate": heat_rate, "candidates": heat_n},
     }
 
