@@ -468,3 +468,24 @@ def test_jsonl_copies_beside_the_parquet_files(tmp_path: Path) -> None:
     # a rebuild without JSONL leaves none behind
     build(out, meta=META)
     assert not list(out.rglob("*.jsonl"))
+
+
+def test_dataset_settings_are_checked_with_one_line_errors() -> None:
+    from builder.core.errors import UserError
+    from builder.core.recipe import parse_recipe
+
+    base = {"name": "x", "sources": [{"kind": "local", "path": "p"}], "model": {"path": "m"}}
+    ok = parse_recipe({**base, "dataset": {"formats": ["parquet", "jsonl"], "kto_balance": "problem", "reward": "binary", "tokenized": False}})
+    assert (ok.dataset.formats, ok.dataset.kto_balance, ok.dataset.reward, ok.dataset.tokenized) == (("parquet", "jsonl"), "problem", "binary", False)
+    assert BuildMeta.model_validate(json.loads(json.dumps(BuildMeta(dataset=ok.dataset).as_json()))).dataset == ok.dataset  # build.json round trip
+    for dataset, message in (
+        ({"formats": ["csv"]}, "r.toml: dataset.formats must list formats among parquet, jsonl, got ['csv']"),
+        ({"formats": ["jsonl"]}, 'r.toml: dataset.formats must include "parquet"'),
+        ({"formats": ["parquet", "parquet"]}, "r.toml: dataset.formats must not repeat a format"),
+        ({"kto_balance": "pairs"}, "r.toml: dataset.kto_balance must be one of global, problem, none, got 'pairs'"),
+        ({"reward": "partial"}, "r.toml: dataset.reward must be one of pass_rate, binary, got 'partial'"),
+        ({"tokenized": "yes"}, "r.toml: dataset.tokenized must be true or false, got 'yes'"),
+    ):
+        with pytest.raises(UserError) as info:
+            parse_recipe({**base, "dataset": dataset}, where="r.toml")
+        assert str(info.value).startswith(message) and "\n" not in str(info.value)

@@ -279,7 +279,7 @@ REWARDS = ("pass_rate", "binary")
 def _formats(value: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [f for f in value if f not in FORMATS]
     if unknown:
-        raise Invalid(f"must list formats among {', '.join(FORMATS)}, got {unknown[0]!r}")
+        raise Invalid(f"must list formats among {', '.join(FORMATS)}")
     if "parquet" not in value:
         raise Invalid('must include "parquet" (the configs load from it; "jsonl" adds copies beside it)')
     if len(set(value)) != len(value):
