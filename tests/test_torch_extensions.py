@@ -83,8 +83,8 @@ def test_gpu_builds_beside_a_cpu_torch_are_hidden_at_import_builder(tmp_path: Pa
 def test_matching_builds_are_left_alone(tmp_path: Path) -> None:
     for site in (fake_site(tmp_path / "a", TORCH_CUDA, {"torchvision": "0.28.0+cu130"}),
                  fake_site(tmp_path / "b", TORCH_CPU, {"torchvision": "0.28.0+cpu"})):
-        result = run_hide(site)
-        assert result["hidden"] == [] and result["found"]["torchvision"] is True
+        result = run_hide(site)  # (the real environment's own GPU builds of the others may be hidden beside it)
+        assert "torchvision" not in result["hidden"] and result["found"]["torchvision"] is True
         assert result["torchvision_imported"] == "RuntimeError"  # the (fake) package itself was imported
 
 
@@ -118,3 +118,46 @@ def test_transformers_and_vllm_import_in_a_process_that_never_imports_builder() 
     assert out.returncode == 0, out.stderr[-3000:]
     imported_builder, still_found = out.stdout.strip().splitlines()[-1].split(" ", 1)
     assert not set(json.loads(still_found.replace("'", '"'))) & set(_gpu_builds_installed())
+
+
+def test_libraries_imported_before_are_corrected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """datasets computes TORCHCODEC_AVAILABLE at its import and then imports torchcodec whenever the name is in
+    sys.modules (a hidden package is, as None); transformers caches is_torchvision_available()."""
+    import functools
+    import types
+
+    from builder.core import torch_extensions
+
+    config = types.ModuleType("datasets.config")
+    config.TORCHCODEC_AVAILABLE = True  # type: ignore[attr-defined]
+    config.TORCHVISION_AVAILABLE = True  # type: ignore[attr-defined]
+    utils = types.ModuleType("transformers.utils.import_utils")
+    calls: list[int] = []
+
+    @functools.lru_cache
+    def is_torchvision_available() -> bool:
+        calls.append(1)
+        return len(calls) == 1  # True the first time (before hiding), False when asked again
+
+    utils.is_torchvision_available = is_torchvision_available  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "datasets.config", config)
+    monkeypatch.setitem(sys.modules, "transformers.utils.import_utils", utils)
+    assert is_torchvision_available() is True
+    torch_extensions._tell_libraries({"torchcodec", "torchvision"})
+    assert config.TORCHCODEC_AVAILABLE is False and config.TORCHVISION_AVAILABLE is False  # type: ignore[attr-defined]
+    assert is_torchvision_available() is False  # the cache was cleared
+
+
+@pytest.mark.skipif(importlib.util.find_spec("datasets") is None, reason="needs datasets")
+def test_datasets_imported_before_builder_still_works() -> None:
+    """A notebook or test that imports datasets first: its rows still convert (where a GPU torchcodec is installed,
+    datasets would otherwise import the hidden package on every row)."""
+    code = (
+        "import datasets, datasets.config as c\n"
+        "import builder\n"
+        "from datasets.features.features import cast_to_python_objects\n"
+        "print(cast_to_python_objects({'a': [1, 2]}), c.TORCHCODEC_AVAILABLE and 'torchcodec' in __import__('sys').modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "{'a': [1, 2]} False"

@@ -11,6 +11,9 @@ It decides from the two packages' ``version.py`` files alone (a CPU torch has ``
 extension has a ``+cu``/``+rocm`` local version), without importing anything. A build that matches (the CPU wheels
 of the PyTorch index, or a CUDA torch beside CUDA extensions) is left alone.
 
+Libraries imported earlier in the process may have found the packages already (``datasets.config`` flags,
+``transformers``' cached checks): those are corrected too (:func:`_tell_libraries`).
+
 It runs when ``builder`` is imported and, through the ``torch.backends`` entry point this package declares
 (``pyproject.toml``), in every process that imports torch: vLLM's spawned engine processes, a notebook, a test.
 ``TORCH_DEVICE_BACKEND_AUTOLOAD=0`` turns torch's entry points off (then only ``import builder`` does it).
@@ -115,7 +118,40 @@ def hide_mismatched() -> list[Hidden]:
         sys.modules[name] = None  # type: ignore[assignment]  # the import system's own "not available"
         HIDDEN[name] = Hidden(name, version, build[0])
         hidden.append(HIDDEN[name])
+    if hidden:
+        _tell_libraries({h.name for h in hidden})
     return hidden
+
+
+#: availability flags that libraries compute once, at their import, from ``find_spec`` (module, attribute, package)
+_FLAGS = (
+    ("datasets.config", "TORCHCODEC_AVAILABLE", "torchcodec"),
+    ("datasets.config", "TORCHVISION_AVAILABLE", "torchvision"),
+    ("datasets.config", "TORCHAUDIO_AVAILABLE", "torchaudio"),
+)
+#: cached availability checks (``functools.lru_cache``) of transformers
+_CACHED = (
+    ("transformers.utils.import_utils", ("is_torchvision_available", "is_torchvision_v2_available", "is_torchaudio_available", "is_torchcodec_available")),
+)
+
+
+def _tell_libraries(names: set[str]) -> None:
+    """Libraries imported before this ran may have found the packages already: correct what they remembered.
+
+    ``datasets`` keeps ``config.TORCHCODEC_AVAILABLE`` (and then imports ``torchcodec`` whenever its name is in
+    ``sys.modules``); ``transformers`` caches ``is_torchvision_available()``. A library imported after this finds
+    nothing and needs no correction.
+    """
+    for module_name, attribute, package in _FLAGS:
+        module = sys.modules.get(module_name)
+        if package in names and module is not None and getattr(module, attribute, False):
+            setattr(module, attribute, False)
+    for module_name, functions in _CACHED:
+        module = sys.modules.get(module_name)
+        for function in functions if module is not None else ():
+            clear = getattr(getattr(module, function, None), "cache_clear", None)
+            if callable(clear):
+                clear()
 
 
 def torch_entry_point() -> None:
