@@ -22,7 +22,9 @@ import math
 import re
 from typing import Any
 
-from builder.core.schema import TOLERANCE_KINDS
+#: builder.core.schema.TOLERANCE_KINDS, repeated so that the judge (every execution worker) does not import ``datasets``
+#: (tests/test_stream_pool.py checks that they agree)
+TOLERANCE_KINDS = ("either", "absolute", "relative")
 
 DEFAULT_TOLERANCE = 1e-6
 #: ASCII numbers only (a bytes pattern's classes are ASCII); fullmatch on a whitespace-free token

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from datasets import Dataset
+from typing import TYPE_CHECKING, Any
 
 from builder.core.settings import LIMIT_MODES, ExecutionSettings
 from builder.sandbox.base import Limits
+
+if TYPE_CHECKING:  # the execution workers use this module without importing datasets
+    from datasets import Dataset
 
 #: How one problem's time or memory limit was decided: its own value, capped, a configured value where the problem
 #: stated none, or a flat value that replaced a different own value.
@@ -66,7 +67,7 @@ def limits_report(problems: Dataset | Iterable[Mapping[str, Any]], config: Execu
     """The limits section of ``build.json`` and of the summaries: the mode, the configured values, and how many
     problems ran under their own time / memory limit, a capped one, a default (they stated none) or a flat value
     that replaced their own."""
-    if isinstance(problems, Dataset):  # only the two columns (not the tests)
+    if hasattr(problems, "column_names"):  # a Dataset: only the two columns (not the tests)
         problems = (
             {"time_limit": t, "memory_limit": m} for t, m in zip(problems["time_limit"], problems["memory_limit"])
         )
