@@ -26,7 +26,8 @@ PROBLEM_KEYS = (
     "float_tolerance", "checker", "case_insensitive", "test_type", "fn_name", "starter_code", "license", "origin",
     "functional_match", "official_tests_complete", "contest_date", "tags", "editorial", "style", "test_info",
     "upstream_benchmark_similarity", "tolerance_kind", "tolerance_source", "near_duplicates", "benchmark_similarity",
-    "benchmark_overlap", "benchmark_match", "tests_broken", "tests_weak", "reference_results",
+    "benchmark_overlap", "benchmark_match", "tests_broken", "tests_weak", "reference_results", "checker_language",
+    "checker_protocol", "interactor", "interactor_language", "interactor_protocol", "judge_files",
 )
 CANDIDATE_KEYS = ("candidate_id", "problem_id", "response", "solution", "label", "origin")
 
