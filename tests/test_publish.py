@@ -158,11 +158,10 @@ def test_publish_then_load_dataset_returns_the_local_rows(
     repo = hub.repo(REPO)
     assert len(repo.log()) == 2  # the repository's first commit and ours
     commit = repo.log()[0]
-    rows = {config: len(rows_of(dist, config)) for config in ("sft", "dpo", "candidates", "problems")}
-    assert commit.title == (
-        f"Publish demo: sft {rows['sft']}, dpo {rows['dpo']}, candidates {rows['candidates']}, problems"
-        f" {rows['problems']} rows (model models/demo; recipe abababababab)"
-    )
+    configs = ("sft", "sft_tokenized", "dpo", "kto", "candidates", "problems")
+    rows = {config: len(rows_of(dist, config)) for config in configs}
+    counts = ", ".join(f"{config} {rows[config]}" for config in configs)
+    assert commit.title == f"Publish demo: {counts} rows (model models/demo; recipe abababababab)"
     assert f"- sft/train: {rows['sft']} rows" in commit.description.splitlines()
     remote = hub.files(REPO)
     local = {p.relative_to(dist).as_posix(): p.read_bytes() for p in dist.rglob("*") if p.is_file()}

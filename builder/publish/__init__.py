@@ -81,8 +81,9 @@ def publish(
         raise UserError("no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)")
     branch = revision or "main"
 
-    retarget_card(dist, repo_id, dry_run=dry_run, echo=echo)  # the card names the repository it goes to
-    validation = validate_dist(dist, token=token)
+    validation = validate_dist(dist, token=token)  # a folder that cannot go (a token, a broken shard) stops here
+    if retarget_card(dist, repo_id, dry_run=dry_run, echo=echo) and not dry_run:  # the card names where it goes
+        validation = validate_dist(dist, token=token)  # the card and charts were rendered again
     for warning in validation.warnings:
         echo(f"warning: {warning}")
     title, description = commit_summary(validation, message)
