@@ -3,7 +3,9 @@
 1. :func:`builder.problems.stage.collect_problems`, the problems stage ``builder problems`` runs too: every
    ``[[sources]]`` table in order (bad rows quarantined with their reason into ``work/<name>/quarantine.jsonl`` and
    counted; a problem id an earlier source has is quarantined as a duplicate), then the recipe's ``[problems]``:
-   deduplication and, with a benchmark, decontamination (counted in ``build.json`` and the card);
+   deduplication and, with a benchmark, decontamination (counted in ``build.json`` and the card), tolerances read
+   from statements and, with reference solutions, validation: a problem whose tests reject its correct references
+   (``tests_broken``) gets no candidates (:meth:`CollectedProblems.trainable`);
 2. then a stream: :func:`builder.generate.stage.generate_chunks` yields each chunk as soon as the engine finished it
    (or reads it back from ``work/<name>/generate/``), :func:`builder.extract.extract_batch` splits reasoning and code,
    and :class:`builder.judge.stream.ChunkedExecution` hands its candidates to the execution workers (one warm sandbox
@@ -102,7 +104,7 @@ def build(
 
     with times.stage("problems"):
         collected, quarantine_path, limits = problems_stage(recipe, work_dir, echo)
-    problems, quarantine, sources = collected.problems, collected.quarantine, collected.source_records()
+    problems, quarantine, sources = collected.trainable(), collected.quarantine, collected.source_records()
 
     report = GenerationReport()
     chunks = math.ceil(len(problems) / recipe.generation.chunk_size)
@@ -180,7 +182,7 @@ def problems_stage(recipe: Recipe, work_dir: Path, echo: Callable[[str], None]) 
     line echoed. Returns the collected problems, the quarantine file (None when empty) and the limits report."""
     from builder.judge.limits import limits_line, limits_report
 
-    collected = collect_problems(recipe.sources, recipe.problems)
+    collected = collect_problems(recipe.sources, recipe.problems, execution=recipe.execution)
     problems, quarantine = collected.problems, collected.quarantine
     quarantine_path = None
     if len(quarantine):

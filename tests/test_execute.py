@@ -154,6 +154,21 @@ def test_float_tolerance_and_problem_tolerance(sandbox) -> None:
     assert judge_candidate(code, strict, sandbox, ExecutionSettings())["verdict"] == T.WA
 
 
+@pytest.mark.parametrize(("kind", "verdict"), [(None, T.PASSED), ("either", T.PASSED), ("absolute", T.WA), ("relative", T.PASSED)])
+def test_the_problems_tolerance_kind_decides(sandbox, kind: str | None, verdict: str) -> None:
+    # expected 2000.0, printed 2000.01: off by 0.01, which is 5e-6 of the value; the tolerance is 1e-5
+    problem = _problem([("", "2000.0")], float_tolerance=1e-5, tolerance_kind=kind)
+    assert judge_candidate("print(2000.01)", problem, sandbox, ExecutionSettings())["verdict"] == verdict
+
+
+@pytest.mark.parametrize(("kind", "verdict"), [("absolute", T.PASSED), ("relative", T.WA)])
+def test_the_tolerance_kind_decides_a_functional_result(sandbox, kind: str, verdict: str) -> None:
+    # expected 0.0, returned 1e-9: within 1e-6 absolutely, but a relative tolerance of 0 allows only 0 itself
+    problem = _problem([("0", "0.0")], test_type="functional", fn_name="f", float_tolerance=1e-6, tolerance_kind=kind)
+    code = "def f(x):\n    return x + 1e-9\n"
+    assert judge_candidate(code, problem, sandbox, ExecutionSettings())["verdict"] == verdict
+
+
 CHECKER = """
 import sys
 inp, out, ans = (open(p).read().split() for p in sys.argv[1:4])

@@ -43,7 +43,8 @@ def output_checker(problem: dict[str, Any], test: dict[str, str], run: RunResult
         from builder.judge.compare import compare_functional
 
         return lambda _stdout: run.result is not None and compare_functional(
-            test["output"], run.result, tol if tol is not None else 1e-6, problem.get("functional_match")
+            test["output"], run.result, tol if tol is not None else 1e-6, problem.get("functional_match"),
+            problem.get("tolerance_kind"),
         )
     if run.mode == "unittest":
         return lambda _stdout: run.outcome == "pass" and run.finished
@@ -57,8 +58,8 @@ def output_checker(problem: dict[str, Any], test: dict[str, str], run: RunResult
             sandbox, problem["checker"], problem.get("checker_language"), problem.get("checker_protocol"), test["input"],
             test["output"], bytes(actual), limits, headers,
         )
-    insensitive = bool(problem.get("case_insensitive"))
-    return lambda actual: tokens_match(test["output"], actual, tol, insensitive)
+    insensitive, kind = bool(problem.get("case_insensitive")), problem.get("tolerance_kind")
+    return lambda actual: tokens_match(test["output"], actual, tol, insensitive, kind)
 
 
 def judge_headers(problem: dict[str, Any]) -> dict[str, str]:
