@@ -129,7 +129,7 @@ def test_killed_build_resumes_without_regenerating_finished_chunks(tiny_model: P
     assert set(cached) == finished and len(cached) == len(finished)
     assert len(generated) == PROBLEMS - len(finished) and not set(generated) & finished
     assert chunk_files(work) == finished | set(generated)
-    assert f"generation: {PROBLEMS} chunks ({PROBLEMS - len(finished)} generated, {len(finished)} from cache)" in resumed.stderr
+    assert f"chunks: {PROBLEMS - len(finished)} generated and {len(finished)} read back; " in resumed.stdout
 
     # 3. an uninterrupted build with the same recipe in fresh folders: the same judged candidates
     fresh_work, fresh_dist = tmp_path / "work2", tmp_path / "dist2"
@@ -164,7 +164,7 @@ def test_demo_recipe_builds_with_overrides(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "note: --limit overrides recipe value (not set) -> 4" in proc.stderr
     assert re.search(r"^note: --n overrides recipe value \d+ -> 2$", proc.stderr, re.M)
-    assert "wrote 8 judged candidates for 4 problems" in proc.stdout
+    assert "8 candidates for 4 problems: " in proc.stdout
     out = tmp_path / "dist" / "demo"
     for config in ("candidates", "problems", "sft", "dpo"):
         assert list((out / config).glob("train-*.parquet")), config
