@@ -253,12 +253,10 @@ def sandbox_check(sandbox_kind: str, allow_unsandboxed: bool, probe: bool, as_js
 @click.option("--dry-run", is_flag=True, help="Check everything up to the engine (recipe, problems, model path, sandbox), print the plan and the work it would take; start no engine, write nothing.")
 def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool, **overrides: object) -> None:
     """Build a dataset from a recipe: load problems, sample with vLLM, extract, execute, judge, write dist/<name>/."""
-    import os
-    import sys
     from pathlib import Path
 
     from builder.core.recipe import apply_overrides, load_recipe
-    from builder.core.terminal import RunResources, run_output
+    from builder.core.terminal import Interrupts, RunResources, run_output
     from builder.generate.backends import check_model
     from builder.pipeline import build, summary_lines
 
@@ -279,23 +277,30 @@ def build_command(recipe_path: str, dist_dir: str, work_dir: str, dry_run: bool,
     cleaned = resources.clean_after_dead_run()
     if cleaned:
         click.echo(f"removed {len(cleaned)} shared-memory files a killed run of {recipe.name} left behind", err=True)
-    os.environ.update(resources.start())
+    resources.start()
     log = work / "build.log"
-    try:
-        with run_output(log) as terminal:
-            echo = lambda line: terminal.write(line + "\n")  # noqa: E731
-            result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=echo, terminal=terminal, after_chunk=resources.update)
-    except KeyboardInterrupt:
+    stopped = f"interrupted: finished chunks are kept in {work}; the same command continues from them"
+    with Interrupts(stopped, cleanup=resources.finish) as interrupts:
+        try:
+            with run_output(log) as terminal:
+                echo = lambda line: terminal.write(line + "\n")  # noqa: E731
+                result = build(recipe, dist_root=dist_dir, work_root=work_dir, echo=echo, terminal=terminal, after_chunk=resources.update)
+        except KeyboardInterrupt:
+            resources.finish()
+            interrupts.stop()
+        except UserError:
+            resources.finish()
+            interrupts.leave(2)
+            raise
+        except Exception as exc:
+            resources.finish()
+            if interrupts.interrupted:  # a library turned the interrupt into an error of its own
+                interrupts.stop()
+            interrupts.leave(2)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise UserError(f"the build failed: {type(exc).__name__}: {first} (details: {log})") from exc
         resources.finish()
-        click.echo(f"interrupted: finished chunks are kept in {work}; the same command continues from them", err=True)
-        sys.exit(130)
-    except UserError:
-        resources.finish()
-        raise
-    except Exception as exc:
-        resources.finish()
-        raise UserError(f"the build failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} (details: {log})") from exc
-    resources.finish()
+        interrupts.leave(0)
     for line in summary_lines(result):
         click.echo(line)
     click.echo(f"log of the libraries: {log}", err=True)

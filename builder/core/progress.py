@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from collections import Counter
 from typing import IO
 
 VERBOSITY = 1
+#: the displays on screen now (closed by :func:`close_all` when a run ends early, so its last line ends)
+_OPEN: weakref.WeakSet[Progress] = weakref.WeakSet()
 #: verdicts in the order the display lists them
 _ORDER = ("passed", "wa", "no_stdin", "empty_output", "syntax_error", "no_code", "logic_error", "runtime_error", "timeout", "memory", "sandbox_error")
 
@@ -37,6 +40,7 @@ class Progress:
             dynamic_ncols=True, smoothing=0.1, mininterval=0.25,
             bar_format="{desc}: {n_fmt}/{total_fmt} candidates [{elapsed}<{remaining}, {rate_fmt}]{postfix}",
         )
+        _OPEN.add(self)
 
     def stage(self, text: str) -> None:
         """The stage the run is in (``loading the engine``, ``generating``, ``writing dist/demo``)."""
@@ -70,6 +74,7 @@ class Progress:
             self.bar.write(line, file=self.bar.fp)
 
     def close(self) -> None:
+        _OPEN.discard(self)
         self.bar.close()
 
     def __enter__(self) -> Progress:
@@ -77,3 +82,12 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def close_all() -> None:
+    """Close every display still open (its line is finished), e.g. before an interrupted run's last line."""
+    for display in list(_OPEN):
+        try:
+            display.close()
+        except Exception:  # noqa: BLE001 - the run is ending; the display is cosmetic
+            pass

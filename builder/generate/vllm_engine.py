@@ -7,8 +7,13 @@ the engine schedules every sequence of the chunk together. vLLM must be created 
 
 from __future__ import annotations
 
+import atexit
 import os
-from collections.abc import Sequence
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +70,46 @@ def on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
+def _engine_folder() -> str:
+    """A folder of this process's own for what a vLLM engine leaves in the temporary folder.
+
+    vLLM puts its IPC sockets (``VLLM_RPC_BASE_PATH``, by default the temporary folder) and its ``vllm_dist_*``
+    rendezvous file (the temporary folder of the engine process) there and leaves them after the engine stops. They
+    go to ``builder-vllm-<pid>-*`` instead (short: a socket's path may not exceed 107 bytes), removed when this
+    process exits; the folders of processes that died without doing so (killed) are removed by the next engine
+    start. A ``VLLM_RPC_BASE_PATH`` the user set is kept for the sockets.
+    """
+    base = Path(tempfile.gettempdir())
+    mine = sorted(base.glob(f"builder-vllm-{os.getpid()}-*"))
+    if mine:
+        return str(mine[0])
+    for old in base.glob("builder-vllm-*"):
+        found = re.fullmatch(r"builder-vllm-(\d+)-.*", old.name)
+        if found and old.is_dir() and not Path(f"/proc/{found.group(1)}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"builder-vllm-{os.getpid()}-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@contextmanager
+def _engine_environment() -> Iterator[None]:
+    """While the engine starts (its processes keep the environment they start with): the engine folder as the
+    temporary folder, and as the sockets' folder unless the user chose one."""
+    folder = _engine_folder()
+    saved = {key: os.environ.get(key) for key in ("TMPDIR", "VLLM_RPC_BASE_PATH")}
+    os.environ["TMPDIR"] = folder
+    os.environ.setdefault("VLLM_RPC_BASE_PATH", folder)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 class VLLMBackend:
     """``vllm.LLM`` in this process."""
 
@@ -80,7 +125,8 @@ class VLLMBackend:
         except ImportError:
             raise UserError('vLLM is not installed: pip install -e ".[cpu]" (CPU) or -e ".[gpu]" (GPU)') from None
         try:
-            self.llm = LLM(**engine_kwargs(model, seed, cpu=on_cpu()))
+            with _engine_environment():
+                self.llm = LLM(**engine_kwargs(model, seed, cpu=on_cpu()))
         except (OSError, ValueError) as exc:
             # a missing model folder, an unknown Hub id offline, a bad option: say what, not a traceback
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
