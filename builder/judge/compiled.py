@@ -169,9 +169,11 @@ class Compiled:
 
 
 def compile_source(
-    sandbox: Sandbox, language: str, source: str, headers: Mapping[str, str] | None = None, retries: int = 1
+    sandbox: Sandbox, language: str, source: str, headers: Mapping[str, str] | None = None, retries: int = 1,
+    limits: Limits = COMPILE_LIMITS,
 ) -> Compiled:
-    """Compile ``source`` (plus ``headers``: name -> text, for ``#include "name"``) inside the sandbox."""
+    """Compile ``source`` (plus ``headers``: name -> text, for ``#include "name"``) inside the sandbox, under
+    ``limits`` (:data:`COMPILE_LIMITS`)."""
     language = L.normalize(language)
     problem = toolchain_problem(language)
     if problem is not None:
@@ -185,7 +187,7 @@ def compile_source(
     command = compile_command(language, spec.source_name)
     run = RunResult(status=base.SANDBOX_ERROR)
     for _attempt in range(1 + retries):
-        run = sandbox.run("", b"", COMPILE_LIMITS, files=files, mode="compile",
+        run = sandbox.run("", b"", limits, files=files, mode="compile",
                           spec={"command": json.dumps(command), "output": OUTPUT_NAME})
         if run.status != base.SANDBOX_ERROR:
             break
@@ -196,11 +198,11 @@ def compile_source(
     if run.status == base.EXITED and run.exit_code == 0 and run.stdout:
         return Compiled(Binary(run.stdout), T.PASSED, diagnostics, **measured)
     if run.status == base.TIMEOUT:
-        diagnostics += f"\ncompilation over its limits ({COMPILE_LIMITS.cpu_s:g} s CPU, {COMPILE_LIMITS.wall:g} s wall)"
+        diagnostics += f"\ncompilation over its limits ({limits.cpu_s:g} s CPU, {limits.wall:g} s wall)"
     elif run.status == base.MEMORY:
-        diagnostics += f"\ncompilation over its memory limit ({COMPILE_LIMITS.memory_mb} MB)"
+        diagnostics += f"\ncompilation over its memory limit ({limits.memory_mb} MB)"
     elif run.status == base.OUTPUT_LIMIT:
-        diagnostics += f"\ncompiled program over {COMPILE_LIMITS.output_mb} MB"
+        diagnostics += f"\ncompiled program over {limits.output_mb} MB"
     return Compiled(None, T.SYNTAX_ERROR, diagnostics.strip()[-2000:], **measured)
 
 
