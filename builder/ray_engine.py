@@ -32,6 +32,7 @@ must exist before the first operator, while candidate ids exist only after gener
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -77,8 +78,16 @@ class RayReport:
     resumed: int = 0
     #: execution actors that started (a restarted actor counts again)
     actors: int = 0
-    #: sandbox levels seen, by the nodes' pre-flight checks and the actors
-    levels: Counter[str] = field(default_factory=Counter)
+    #: sandbox levels seen: by the nodes' pre-flight checks, and by the execution actors
+    node_levels: Counter[str] = field(default_factory=Counter)
+    actor_levels: Counter[str] = field(default_factory=Counter)
+
+    def levels_line(self) -> str:
+        """Every level seen, with how many nodes and actors reported it."""
+        return "; ".join(
+            f"{level}: {self.node_levels[level]} nodes, {self.actor_levels[level]} actors"
+            for level in sorted(self.node_levels.keys() | self.actor_levels.keys())
+        )
 
 
 @dataclass
@@ -147,14 +156,14 @@ def _start_run(work_dir: Path) -> str:
 
 def preflight(ray: Any, work_dir: Path, token: str, recipe: Recipe) -> list[dict[str, Any]]:
     """Every alive node checked before any work (:func:`builder.ray_operators.probe_node`): one line and exit 2 when
-    one does not see the work folder or cannot isolate."""
+    one does not see the work folder, cannot isolate or lacks a compiler the build needs."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     config = recipe.execution
     probe = ray.remote(num_cpus=0, max_retries=0)(probe_node)
     refs = [
         probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
-            str(work_dir), token, config.sandbox, config.allow_unsandboxed
+            str(work_dir), token, config.sandbox, config.allow_unsandboxed, tuple(recipe.generation.languages)
         )
         for node in ray.nodes()
         if node.get("Alive")
@@ -217,13 +226,13 @@ def build(
         with times.stage("sandbox"):
             probes = preflight(ray, work_dir, token, recipe)
         report = RayReport(nodes=len(probes))
-        report.levels.update(str(p["sandbox"].get("level")) for p in probes)
+        report.node_levels.update(str(p["sandbox"].get("level")) for p in probes)
         descriptions = [p["sandbox"] for p in probes]
-        echo(f"ray: {len(probes)} nodes, {_resources(ray)}; sandbox {', '.join(sorted(report.levels))}")
+        echo(f"ray: {len(probes)} nodes, {_resources(ray)}; sandbox {', '.join(sorted(report.node_levels))}")
 
         with times.stage("problems"):
             collected, quarantine_path, limits = problems_stage(recipe, work_dir, echo)
-        problems, quarantine, sources = collected.problems, collected.quarantine, collected.source_records()
+        problems, quarantine, sources = collected.trainable(), collected.quarantine, collected.source_records()
 
         execution = ChunkedExecution(problems, recipe.execution, work_dir / "execute", STREAM_FEATURES)
         size = recipe.generation.chunk_size
@@ -236,7 +245,8 @@ def build(
         generation = GenerationReport(chunks=len(chunks), cached=len(chunks) - len(pending), keys=[c.key for c in chunks])
         execute = ExecutionReport(chunks=len(chunks), cached_chunks=len(chunks) - len(pending))
         generating = Intervals()
-        progress = Progress(None, len(chunks), stream=terminal)
+        expected = len(problems) * recipe.sampling.n * len(recipe.generation.languages)
+        progress = Progress(expected, len(chunks), stream=terminal)
         started = time.time()
         try:
             if pending:
@@ -256,7 +266,8 @@ def build(
             execute.candidates = len(judged)
             generation.candidates = len(judged)
             sandbox = weakest(descriptions)
-            sandbox.update(engine="ray", nodes=report.nodes, levels_seen=", ".join(f"{k} ({v})" for k, v in sorted(report.levels.items())))
+            sandbox.update(probes[0]["compile"])  # the compilers, as the local engine records them
+            sandbox.update(engine="ray", nodes=report.nodes, levels_seen=report.levels_line())
             with times.stage("writing"):
                 progress.stage(f"writing {dist_dir}")
                 meta = build_metadata.from_recipe(recipe, sources, sandbox, limits, collected.record())
@@ -314,7 +325,7 @@ def _pipeline(ray: Any, recipe: Recipe, execution: ChunkedExecution, pending: li
     if model.backend == "vllm":
         gpus = model.tensor_parallel_size if ray.cluster_resources().get("GPU", 0) > 0 else None
         data = data.map_batches(
-            GenerationActor, fn_constructor_kwargs=generate_args, batch_size=1, batch_format="pyarrow",
+            GenerationActor, fn_constructor_kwargs={**generate_args, "work_dir": str(work_dir)}, batch_size=1, batch_format="pyarrow",
             compute=ActorPoolStrategy(size=model.data_parallel_size), num_cpus=engine.generation_cpus, num_gpus=gpus,
         )
     else:
@@ -323,10 +334,13 @@ def _pipeline(ray: Any, recipe: Recipe, execution: ChunkedExecution, pending: li
             compute=TaskPoolStrategy(size=engine.generation_tasks), num_cpus=engine.generation_cpus,
         )
     data = data.map_batches(extract_task, batch_format="pyarrow", num_cpus=0)
+    # two tasks in flight per actor: the next batch's rows arrive while one is judged, and no actor hoards a queue
     if engine.execution_actors is not None:
-        actors = ActorPoolStrategy(size=engine.execution_actors)
-    else:
-        actors = ActorPoolStrategy(min_size=1, max_size=max(1, int(ray.cluster_resources().get("CPU", 1))))
+        actors = ActorPoolStrategy(size=engine.execution_actors, max_tasks_in_flight_per_actor=2)
+    else:  # Ray Data scales the pool between one actor and one per CPU, starting with the CPUs generation leaves
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        free = cpus - int(math.ceil(engine.generation_cpus * (model.data_parallel_size if model.backend == "vllm" else engine.generation_tasks)))
+        actors = ActorPoolStrategy(min_size=1, max_size=cpus, initial_size=min(cpus, max(1, free)), max_tasks_in_flight_per_actor=2)
     execute_args = {
         "settings": recipe.execution.model_dump(), "problems_path": problems_path, "execute_dir": str(execution.folder),
         "features": execution.features, "work_dir": str(work_dir), "token": token, "cwd": cwd,
@@ -423,7 +437,7 @@ def _actors(work_dir: Path, report: RayReport) -> list[dict[str, Any]]:
         info = json.loads(path.read_text(encoding="utf-8"))
         out.append(info["sandbox"])
         report.actors += 1
-        report.levels[str(info["sandbox"].get("level"))] += 1
+        report.actor_levels[str(info["sandbox"].get("level"))] += 1
     return out
 
 

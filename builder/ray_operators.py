@@ -81,14 +81,20 @@ def check_shared(work_dir: str, token: str) -> None:
         )
 
 
-def probe_node(work_dir: str, token: str, sandbox: str, allow_unsandboxed: bool) -> dict[str, Any]:
-    """The pre-flight check of one node (run before generation): it sees the work folder and its sandbox isolates
-    (or the build allows running unsandboxed); returns the sandbox's description."""
+def probe_node(work_dir: str, token: str, sandbox: str, allow_unsandboxed: bool, languages: tuple[str, ...]) -> dict[str, Any]:
+    """The pre-flight check of one node (run before generation): it sees the work folder, its sandbox isolates (or
+    the build allows running unsandboxed) and it has the compilers of the build's languages; returns the sandbox's
+    description and how the languages are compiled (:func:`builder.pipeline.compile_settings`)."""
+    from builder.core.errors import UserError
+    from builder.pipeline import compile_settings
     from builder.sandbox import make_sandbox
 
     check_shared(work_dir, token)
-    with make_sandbox(sandbox, allow_unsandboxed=allow_unsandboxed) as box:
-        return {"node": node_name(), "sandbox": dict(box.describe())}
+    try:
+        with make_sandbox(sandbox, allow_unsandboxed=allow_unsandboxed) as box:
+            return {"node": node_name(), "sandbox": dict(box.describe()), "compile": compile_settings(languages)}
+    except UserError as exc:
+        raise UserError(f"node {socket.gethostname()} ({node_name()}): {exc.message}") from None
 
 
 def _enter(cwd: str) -> None:
@@ -152,22 +158,41 @@ def _generate_chunk(recipe: Any, backend: _LazyBackend, batch: pa.Table, problem
 
 
 class GenerationActor:
-    """One model replica (``num_gpus = model.tensor_parallel_size`` on GPU nodes): chunk in, candidates out."""
+    """One model replica (``num_gpus = model.tensor_parallel_size`` on GPU nodes): chunk in, candidates out.
 
-    def __init__(self, recipe: Any, problems_path: str, cache_dir: str, cwd: str) -> None:
+    The engine's shared-memory files, which vLLM leaves behind even on a normal exit, are recorded as the local
+    engine records them (:class:`builder.core.terminal.RunResources`, in ``<work>/ray/generation/<host>-<actor id>/``)
+    and removed when the actor ends; an actor starting on a host first removes what killed actors there recorded.
+    """
+
+    def __init__(self, recipe: Any, problems_path: str, cache_dir: str, cwd: str, work_dir: str) -> None:
+        import ray
+
+        from builder.core.terminal import RunResources
+
         _enter(cwd)
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.recipe = recipe
         self.problems_path, self.cache_dir = problems_path, cache_dir
         self.backend = _LazyBackend(self.recipe)
+        records = run_folder(work_dir) / "generation"
+        host = socket.gethostname()
+        for dead in records.glob(f"{host}-*"):
+            RunResources(dead).clean_after_dead_run()
+        self.resources = RunResources(records / f"{host}-{ray.get_runtime_context().get_actor_id()}")
+        self.resources.start()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return _generate_chunk(self.recipe, self.backend, batch, self.problems_path, self.cache_dir)
+        try:
+            return _generate_chunk(self.recipe, self.backend, batch, self.problems_path, self.cache_dir)
+        finally:
+            self.resources.update()
 
     def __del__(self) -> None:
         backend = getattr(self, "backend", None)
         if backend is not None:
             backend.close()
+            self.resources.finish()
 
 
 def generate_task(batch: pa.Table, recipe: Any, problems_path: str, cache_dir: str, cwd: str) -> pa.Table:
