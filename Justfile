@@ -54,10 +54,14 @@ sandbox-check *args:
 test-tiers:
     bash tests/tiers/ci.sh
 
-# All benchmarks, each side by side with its baseline in the same run (sandbox, generate, card)
+# All benchmarks, each side by side with its baseline in the same run (sandbox, C/C++, generate, card, problems, reward,
+# streaming build, Ray)
 bench:
     python bench/bench_sandbox.py
+    python bench/bench_compiled.py
     python bench/bench_generate.py
     python bench/bench_card.py
     python bench/bench_problems.py
     python bench/bench_reward.py
+    python bench/bench_build.py
+    python bench/bench_ray.py

@@ -168,9 +168,14 @@ def serve(replay: Replay, port: int = 0) -> ThreadingHTTPServer:
                 return
             self._send(*replay.answer(body))
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):  # a killed build's, quietly
+                super().handle_error(request, client_address)
+
+    return Server(("127.0.0.1", port), Handler)
 
 
 class ReplayServer:
