@@ -125,6 +125,7 @@ def _execution(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         setting_option(E, "workers", "--workers"),
         setting_option(E, "time_limit_s", "--time-limit", "time_limit"),
+        setting_option(E, "time_scale", "--time-scale", "time_scale"),
         setting_option(E, "memory_limit_mb", "--memory-limit", "memory_limit"),
         setting_option(E, "limits", "--limits", "limits_mode"),
         click.option("--run-all-tests", is_flag=True, help="Keep running a candidate's tests after a timeout or memory failure."),
@@ -148,6 +149,7 @@ def verify(
     out: str,
     workers: int,
     time_limit: float,
+    time_scale: float,
     memory_limit: int,
     limits_mode: str,
     run_all_tests: bool,
@@ -163,6 +165,7 @@ def verify(
     config = ExecutionSettings(
         workers=workers,
         time_limit_s=time_limit,
+        time_scale=time_scale,
         memory_limit_mb=memory_limit,
         limits=limits_mode,
         stop_on_timeout=not run_all_tests,

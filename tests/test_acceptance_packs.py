@@ -1,7 +1,9 @@
 """Acceptance checks on the real data packs in ../shared/data (skipped when it is absent).
 
-- gcj: with default flags (each problem's own 2-90 s limit), every known-correct solution passes (0 false negatives);
-  the one `slow` solution times out under its own 30 s limit.
+- gcj: under each problem's own 2-90 s limit, every known-correct solution passes (0 false negatives); the one `slow`
+  solution times out. The limits are doubled (``--time-scale 2``, the only flag): the pack's README measured the
+  solutions on a CPU ~2.5x faster than this machine (CI's), where pixelated_circle's largest test takes 14.9 s of CPU
+  outside any sandbox against its 15 s limit and the README's 6 s.
 - kattis: verdicts agree with the submission folders.
 - lcb: every `accepted` candidate passes its public tests (0 false negatives); rejected ones are reported.
 """
@@ -36,7 +38,7 @@ def _verify(tmp_path: Path, pack: str, candidates: str, *extra: str) -> dict[str
 
 @pytest.mark.slow
 def test_gcj_known_correct_solutions_pass(tmp_path: Path) -> None:
-    rows = _verify(tmp_path, "gcj", "solutions.jsonl")  # default flags: the problems' own limits
+    rows = _verify(tmp_path, "gcj", "solutions.jsonl", "--time-scale", "2")  # the problems' own limits, doubled
     labels = {json.loads(line)["candidate_id"]: json.loads(line)["label"] for line in (DATA / "gcj/solutions.jsonl").open()}
     assert len(rows) == len(labels) == 43
     problems = {json.loads(line)["problem_id"]: json.loads(line) for line in (DATA / "gcj/problems.jsonl").open()}
@@ -50,8 +52,8 @@ def test_gcj_known_correct_solutions_pass(tmp_path: Path) -> None:
     slow = [(cid, row["verdict"]) for cid, row in rows.items() if labels[cid] == "slow"]
     assert [verdict for _, verdict in slow] == ["timeout"]
     slow_problem = problems[rows[slow[0][0]]["problem_id"]]
-    assert slow_problem["time_limit"] == 30.0  # timed out under its own limit, not a default or a cap
-    assert rows[slow[0][0]]["max_cpu_s"] >= 29.0
+    assert slow_problem["time_limit"] == 30.0  # timed out under its own limit (doubled), not a default or a cap
+    assert rows[slow[0][0]]["max_cpu_s"] >= 59.0
 
 
 def test_kattis_verdicts_agree_with_folders(tmp_path: Path) -> None:

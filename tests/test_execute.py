@@ -223,6 +223,26 @@ def test_default_limits_mode_is_the_problems_own() -> None:
         limits_for({}, ExecutionSettings(limits="max"))
 
 
+@pytest.mark.parametrize("mode", ["own", "cap", "flat"])
+def test_time_scale_multiplies_the_time_limit_that_applies(mode: str) -> None:
+    from builder.judge.limits import limits_line, limits_report
+
+    problem = {"time_limit": 30.0, "memory_limit": 256}
+    plain = limits_for(problem, ExecutionSettings(time_limit_s=4.0, limits=mode))
+    scaled = limits_for(problem, ExecutionSettings(time_limit_s=4.0, limits=mode, time_scale=2.5))
+    assert scaled.cpu_s == 2.5 * plain.cpu_s and scaled.memory_mb == plain.memory_mb
+    report = limits_report([problem], ExecutionSettings(time_limit_s=4.0, limits=mode, time_scale=2.5))
+    assert report["time_scale"] == 2.5 and "every time limit x2.5" in limits_line(report)
+    assert "time_scale" not in limits_report([problem], ExecutionSettings(limits=mode))  # build.json as before
+
+
+def test_time_scale_runs_a_program_longer(sandbox) -> None:
+    spin = "import time\ninput()\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass\nprint(42)"
+    problem = _problem([("1\n", "42\n")], time_limit=1.0)
+    assert judge_candidate(spin, problem, sandbox, ExecutionSettings())["verdict"] == T.TIMEOUT
+    assert judge_candidate(spin, problem, sandbox, ExecutionSettings(time_scale=3.0))["verdict"] == T.PASSED
+
+
 def test_limits_report_counts_and_line() -> None:
     from builder.judge.limits import limits_line, limits_report
 

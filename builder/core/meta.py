@@ -61,6 +61,8 @@ class LimitsRecord(Record):
     problems: int | None = None
     time: LimitCounts | None = None
     memory: LimitCounts | None = None
+    #: every time limit multiplied by this ([execution] time_scale; absent: 1)
+    time_scale: float | None = None
 
 
 class DecontaminationRecord(Record):

@@ -194,6 +194,10 @@ class ExecutionSettings(Settings):
         10.0, gt=0.0, le=3600.0,
         description="CPU seconds per test for problems that state no time limit (limits cap: also the cap; flat: every problem's)",
     )
+    time_scale: float = Field(
+        1.0, gt=0.0, le=100.0,
+        **flag("--time-scale", "multiply every time limit that applies, after the limits mode (a machine slower than the one the problems' limits were set on)"),
+    )
     memory_limit_mb: int = Field(
         1024, ge=16, le=1 << 20,
         description="Memory per test, MB, for problems that state no memory limit (limits cap: also the cap; flat: every problem's)",

@@ -60,7 +60,7 @@ def limits_for(problem: Mapping[str, Any], config: ExecutionSettings) -> Limits:
     """The limits one problem's tests run under: see :data:`LIMIT_MODES`."""
     cpu, _ = _resolve(_stated(problem.get("time_limit")), config.time_limit_s, config.limits)
     memory, _ = _resolve(_stated(problem.get("memory_limit")), config.memory_limit_mb, config.limits)
-    return Limits(cpu_s=cpu, memory_mb=max(1, int(memory)), output_mb=config.output_limit_mb)
+    return Limits(cpu_s=cpu * config.time_scale, memory_mb=max(1, int(memory)), output_mb=config.output_limit_mb)
 
 
 def limits_report(problems: Dataset | Iterable[Mapping[str, Any]], config: ExecutionSettings) -> dict[str, Any]:
@@ -84,6 +84,7 @@ def limits_report(problems: Dataset | Iterable[Mapping[str, Any]], config: Execu
         "memory_limit_mb": config.memory_limit_mb,
         "problems": total,
         **counts,
+        **({"time_scale": config.time_scale} if config.time_scale != 1.0 else {}),
     }
 
 
@@ -94,4 +95,5 @@ def limits_line(report: Mapping[str, Any]) -> str:
     where = {"own": "where a problem states none", "cap": "at most, and where a problem states none", "flat": "for every problem"}
     shown = ("own", "overridden", "defaulted") if report["mode"] == "flat" else ("own", "capped", "defaulted")
     parts = [f"{kind} " + ", ".join(f"{report[kind].get(o, 0)} {o}" for o in shown) for kind in ("time", "memory")]
-    return f"limits ({report['mode']}; {values} {where.get(report['mode'], '')}), {report['problems']} problems: " + "; ".join(parts)
+    scale = f"; every time limit x{report['time_scale']:g}" if report.get("time_scale", 1.0) != 1.0 else ""
+    return f"limits ({report['mode']}; {values} {where.get(report['mode'], '')}{scale}), {report['problems']} problems: " + "; ".join(parts)
