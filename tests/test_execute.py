@@ -234,6 +234,10 @@ def test_time_scale_multiplies_the_time_limit_that_applies(mode: str) -> None:
     report = limits_report([problem], ExecutionSettings(time_limit_s=4.0, limits=mode, time_scale=2.5))
     assert report["time_scale"] == 2.5 and "every time limit x2.5" in limits_line(report)
     assert "time_scale" not in limits_report([problem], ExecutionSettings(limits=mode))  # build.json as before
+    from builder.core.meta import LimitsRecord
+
+    record = LimitsRecord.model_validate(limits_report([problem], ExecutionSettings(limits=mode))).model_dump()
+    assert record["time_scale"] is None and "every time limit" not in limits_line(record)  # as build.json reads back
 
 
 def test_time_scale_runs_a_program_longer(sandbox) -> None:

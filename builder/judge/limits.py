@@ -95,5 +95,6 @@ def limits_line(report: Mapping[str, Any]) -> str:
     where = {"own": "where a problem states none", "cap": "at most, and where a problem states none", "flat": "for every problem"}
     shown = ("own", "overridden", "defaulted") if report["mode"] == "flat" else ("own", "capped", "defaulted")
     parts = [f"{kind} " + ", ".join(f"{report[kind].get(o, 0)} {o}" for o in shown) for kind in ("time", "memory")]
-    scale = f"; every time limit x{report['time_scale']:g}" if report.get("time_scale", 1.0) != 1.0 else ""
+    factor = report.get("time_scale") or 1.0  # absent, or None in a build.json record: 1
+    scale = f"; every time limit x{factor:g}" if factor != 1.0 else ""
     return f"limits ({report['mode']}; {values} {where.get(report['mode'], '')}{scale}), {report['problems']} problems: " + "; ".join(parts)
