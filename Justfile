@@ -5,7 +5,7 @@ builder := "python -m builder.cli"
 
 # Run the test suite (the README's test command; CI runs exactly this)
 test *args:
-    python -m pytest -q {{args}}
+    python -m pytest -q --durations=30 {{args}}
 
 # Fast tests only (skips the slow end-to-end ones)
 test-fast *args:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -139,9 +140,21 @@ def two_nodes(worker_env: dict[str, str] | None = None, *, connect: bool = True)
     """A simulated two-node cluster (``ray.cluster_utils.Cluster``): a head and a worker node, one CPU each."""
     from ray.cluster_utils import Cluster
 
+    from ray._private.utils import get_ray_address_file
+
+    # Cluster writes the head's address into Ray's default folder (/tmp/ray) whatever temp_dir says, and does not
+    # make that folder: on a machine where Ray never ran it is missing. Made here, and removed if it was made here.
+    default = Path(get_ray_address_file(None)).parent
+    made = not default.is_dir()
+    default.mkdir(parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     common = {"num_cpus": 1, "temp_dir": folder, "object_store_memory": OBJECT_STORE}
-    cluster = Cluster(initialize_head=True, head_node_args={**common, "include_dashboard": False})
+    try:
+        cluster = Cluster(initialize_head=True, head_node_args={**common, "include_dashboard": False})
+    except BaseException:
+        if made:
+            shutil.rmtree(default, ignore_errors=True)
+        raise
     try:
         cluster.add_node(**common, env_vars=worker_env or {})
         cluster.wait_for_nodes()
@@ -152,6 +165,8 @@ def two_nodes(worker_env: dict[str, str] | None = None, *, connect: bool = True)
         ray.shutdown()
         cluster.shutdown()
         _settle(folder)
+        if made:
+            shutil.rmtree(default, ignore_errors=True)
 
 
 def _same_bytes(a: Path, b: Path) -> list[str]:
@@ -169,8 +184,15 @@ def local_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo recipe built by the local engine (``builder build``): ``<root>/dist/demo`` and ``<root>/work/demo``."""
     root = tmp_path_factory.mktemp("local")
     (root / "work" / "demo").mkdir(parents=True)
+    # the demo recipe in chunks of 8 problems: 4 chunks, so that the candidates reach Ray as several blocks and every
+    # execution actor, on every node, gets some (one chunk is one block, judged by one task); the bytes of the
+    # configs do not depend on the chunk size (tests/test_stream_kill.py)
+    text = DEMO.read_text(encoding="utf-8")
+    chunked = re.sub(r"^chunk_size = 64\b", "chunk_size = 8 ", text, count=1, flags=re.M)
+    assert chunked != text
+    (root / "demo.toml").write_text(chunked, encoding="utf-8")
     proc = subprocess.run(
-        [sys.executable, "-m", "builder.cli", "build", "--recipe", str(DEMO), "--dist-dir", str(root / "dist"), "--work-dir", str(root / "work")],
+        [sys.executable, "-m", "builder.cli", "build", "--recipe", str(root / "demo.toml"), "--dist-dir", str(root / "dist"), "--work-dir", str(root / "work")],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1800,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -182,10 +204,11 @@ def _seeded_work(local: Path, work: Path) -> None:
     shutil.copytree(local / "work" / "demo" / "generate", work / "demo" / "generate")
 
 
-def _demo(**engine: object):  # -> Recipe
+def _demo(local: Path, **engine: object):  # -> Recipe
+    """The local build's recipe (the demo in chunks of 8) on the Ray engine."""
     from builder.core.recipe import load_recipe
 
-    recipe = load_recipe(DEMO)
+    recipe = load_recipe(local / "demo.toml")
     return recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"kind": "ray", **engine})})
 
 
@@ -199,8 +222,8 @@ def test_demo_on_a_local_ray_cluster_is_byte_identical_to_the_local_engine(local
     monkeypatch.chdir(ROOT)
     lines: list[str] = []
     with local_ray(num_cpus=2):
-        result = build(_demo(execution_actors=2), dist_root=tmp_path / "dist", work_root=tmp_path / "work", echo=lines.append)
-    assert (result.generation.generated, result.generation.cached) == (1, 0)  # sampled on the cluster, not read back
+        result = build(_demo(local_demo, execution_actors=2), dist_root=tmp_path / "dist", work_root=tmp_path / "work", echo=lines.append)
+    assert (result.generation.generated, result.generation.cached) == (4, 0)  # sampled on the cluster, not read back
     assert result.candidates == 240 and sum(result.ray.judged.values()) == 240 and result.ray.resumed == 0
     assert _same_bytes(local_demo / "dist" / "demo", tmp_path / "dist" / "demo") == []
     ray_meta = json.loads((tmp_path / "dist" / "demo" / "build.json").read_text())
@@ -248,7 +271,7 @@ def test_two_nodes_with_an_execution_actor_killed_mid_run(local_demo: Path, tmp_
     with two_nodes():
         killer.start()
         try:
-            result = build(_demo(execution_actors=2, batch_size=8), dist_root=tmp_path / "dist", work_root=work, echo=lambda _: None)
+            result = build(_demo(local_demo, execution_actors=2, batch_size=8), dist_root=tmp_path / "dist", work_root=work, echo=lambda _: None)
         finally:
             stop.set()
             killer.join()
@@ -273,7 +296,7 @@ def test_a_killed_driver_run_again_redoes_no_finished_work(local_demo: Path, tmp
     parts = work / "demo" / "execute"
     with two_nodes(connect=False) as cluster:
         cmd = [
-            sys.executable, "-m", "builder.cli", "build", "--recipe", str(DEMO), "--dist-dir", str(dist), "--work-dir", str(work),
+            sys.executable, "-m", "builder.cli", "build", "--recipe", str(local_demo / "demo.toml"), "--dist-dir", str(dist), "--work-dir", str(work),
             "--engine", "ray", "--address", cluster.address,
         ]
         log = (tmp_path / "killed.log").open("wb")
@@ -301,7 +324,7 @@ def test_a_killed_driver_run_again_redoes_no_finished_work(local_demo: Path, tmp
     resumed = int(line.split(", ")[-2].split()[0])
     print(f"killed with {done} of 240 candidates in shards; the rerun judged {judged} and read back {resumed}")
     assert resumed >= done and judged + resumed == 240  # nothing judged twice, nothing lost
-    assert "chunks: 0 generated and 1 read back" in again.stdout  # the generated chunk was not sampled again
+    assert "chunks: 0 generated and 4 read back" in again.stdout  # the generated chunk was not sampled again
     assert _same_bytes(local_demo / "dist" / "demo", dist / "demo") == []
 
 
@@ -347,7 +370,7 @@ def test_a_candidate_under_which_actors_die_twice_is_a_sandbox_error(local_demo:
     with local_ray(num_cpus=2):
         killer.start()
         try:
-            result = build(_demo(execution_actors=1, batch_size=4), dist_root=tmp_path / "dist", work_root=work, echo=lambda _: None)
+            result = build(_demo(local_demo, execution_actors=1, batch_size=4), dist_root=tmp_path / "dist", work_root=work, echo=lambda _: None)
         finally:
             stop.set()
             killer.join()
@@ -371,7 +394,7 @@ def test_a_node_that_cannot_isolate_refuses_the_build(tmp_path: Path, monkeypatc
     monkeypatch.chdir(ROOT)
     with two_nodes(worker_env={"BUILDER_SANDBOX_DISABLE": "all"}):
         with pytest.raises(UserError) as refused:
-            build(_demo(), dist_root=tmp_path / "dist", work_root=tmp_path / "work", echo=lambda _: None)
+            build(_demo(ROOT / "recipes"), dist_root=tmp_path / "dist", work_root=tmp_path / "work", echo=lambda _: None)
     message = refused.value.format_message()
     print(message)
     assert "isolat" in message.lower() and "--allow-unsandboxed" in message
