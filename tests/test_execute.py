@@ -161,6 +161,15 @@ def test_the_problems_tolerance_kind_decides(sandbox, kind: str | None, verdict:
     assert judge_candidate("print(2000.01)", problem, sandbox, ExecutionSettings())["verdict"] == verdict
 
 
+@pytest.mark.parametrize("kind", ["either", "absolute", "relative"])
+@pytest.mark.parametrize("printed", ["nan", "inf", "-inf", "1e999", "0x0p+0", "٠.٥", "2000.0\x00"])
+def test_odd_numbers_never_pass_under_any_tolerance_kind(sandbox, kind: str, printed: str) -> None:
+    # NaN, infinities, an overflowing literal, a hex float, non-ASCII digits and a NUL byte are not numbers within a
+    # tolerance of 2000.0, whichever rule the problem states (the tolerance of 1e9 would accept any finite number)
+    problem = _problem([("", "2000.0")], float_tolerance=1e9, tolerance_kind=kind)
+    assert judge_candidate(f"print({printed!r}, end='\\n')", problem, sandbox, ExecutionSettings())["verdict"] == T.WA
+
+
 @pytest.mark.parametrize(("kind", "verdict"), [("absolute", T.PASSED), ("relative", T.WA)])
 def test_the_tolerance_kind_decides_a_functional_result(sandbox, kind: str, verdict: str) -> None:
     # expected 0.0, returned 1e-9: within 1e-6 absolutely, but a relative tolerance of 0 allows only 0 itself
@@ -245,6 +254,14 @@ def test_time_scale_runs_a_program_longer(sandbox) -> None:
     problem = _problem([("1\n", "42\n")], time_limit=1.0)
     assert judge_candidate(spin, problem, sandbox, ExecutionSettings())["verdict"] == T.TIMEOUT
     assert judge_candidate(spin, problem, sandbox, ExecutionSettings(time_scale=3.0))["verdict"] == T.PASSED
+
+
+def test_time_scale_does_not_let_a_sleeper_run_forever(sandbox) -> None:
+    # the wall limit follows the scaled CPU limit (3 x cpu + 5 s): a program that sleeps is still a timeout
+    problem = _problem([("1\n", "42\n")], time_limit=0.5)
+    sleeper = "import time\ninput()\ntime.sleep(60)\nprint(42)"
+    result = judge_candidate(sleeper, problem, sandbox, ExecutionSettings(time_scale=2.0))
+    assert result["verdict"] == T.TIMEOUT and result["max_wall_s"] < 20
 
 
 def test_limits_report_counts_and_line() -> None:
