@@ -216,6 +216,21 @@ CASES: dict[str, Case] = {
         extern char **environ;
         int main(void) { int k = 0; while (environ && environ[k]) k++; int n; scanf("%d", &n); printf("%d\\n", k ? -k : 2 * n); return 0; }
         """, T.PASSED),
+    "signals_start_at_their_defaults": _c(
+        """
+        #define _GNU_SOURCE
+        #include <signal.h>
+        #include <stdio.h>
+        int main(void) {
+            int bad = 0; sigset_t mask; sigprocmask(SIG_SETMASK, NULL, &mask);
+            for (int s = 1; s < NSIG && !bad; s++) {
+                struct sigaction sa;
+                if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL) bad = s;
+                if (sigismember(&mask, s) == 1) bad = 1000 + s;
+            }
+            int n; scanf("%d", &n); printf("%d\\n", bad ? -bad : 2 * n); return 0;  /* SIGPIPE, SIGXFSZ: not ignored */
+        }
+        """, T.PASSED),
     # --- output, time ------------------------------------------------------------------------------------------------
     "output_flood": _c(
         """

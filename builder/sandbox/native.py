@@ -55,11 +55,15 @@ def place(parked: int, landlock_open: bool) -> None:
 
 
 def _default_signals() -> None:
+    """Every signal at its default disposition after ``execve``, the mask empty. ``execve`` itself resets every caught
+    signal; an ignored one would survive it (the interpreter ignores SIGPIPE and SIGXFSZ), and so would one whose
+    disposition the interpreter did not set (``getsignal`` gives None): only those are reset here, one call each."""
     for sig in signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            if signal.getsignal(sig) in (signal.SIG_IGN, None):
+                signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
