@@ -314,6 +314,7 @@ def _pipeline(ray: Any, recipe: Recipe, execution: ChunkedExecution, pending: li
     context = DataContext.get_current()
     context.enable_progress_bars = False  # the build's own progress display says it
     engine, model = recipe.engine, recipe.model
+    generation_cpus = engine.generation_cpus_for(model.backend)
     cwd = os.getcwd()
     problems_path = str(execution.problems_file())
     plan = [
@@ -326,12 +327,12 @@ def _pipeline(ray: Any, recipe: Recipe, execution: ChunkedExecution, pending: li
         gpus = model.tensor_parallel_size if ray.cluster_resources().get("GPU", 0) > 0 else None
         data = data.map_batches(
             GenerationActor, fn_constructor_kwargs={**generate_args, "work_dir": str(work_dir)}, batch_size=1, batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=model.data_parallel_size), num_cpus=engine.generation_cpus, num_gpus=gpus,
+            compute=ActorPoolStrategy(size=model.data_parallel_size), num_cpus=generation_cpus, num_gpus=gpus,
         )
     else:
         data = data.map_batches(
             generate_task, fn_kwargs=generate_args, batch_size=1, batch_format="pyarrow",
-            compute=TaskPoolStrategy(size=engine.generation_tasks), num_cpus=engine.generation_cpus,
+            compute=TaskPoolStrategy(size=engine.generation_tasks), num_cpus=generation_cpus,
         )
     data = data.map_batches(extract_task, batch_format="pyarrow", num_cpus=0)
     # two tasks in flight per actor: the next batch's rows arrive while one is judged, and no actor hoards a queue
@@ -339,7 +340,7 @@ def _pipeline(ray: Any, recipe: Recipe, execution: ChunkedExecution, pending: li
         actors = ActorPoolStrategy(size=engine.execution_actors, max_tasks_in_flight_per_actor=2)
     else:  # Ray Data scales the pool between one actor and one per CPU, starting with the CPUs generation leaves
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        free = cpus - int(math.ceil(engine.generation_cpus * (model.data_parallel_size if model.backend == "vllm" else engine.generation_tasks)))
+        free = cpus - int(math.ceil(generation_cpus * (model.data_parallel_size if model.backend == "vllm" else engine.generation_tasks)))
         actors = ActorPoolStrategy(min_size=1, max_size=cpus, initial_size=min(cpus, max(1, free)), max_tasks_in_flight_per_actor=2)
     execute_args = {
         "settings": recipe.execution.model_dump(), "problems_path": problems_path, "execute_dir": str(execution.folder),

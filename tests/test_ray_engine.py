@@ -53,6 +53,18 @@ def test_engine_table_and_flags() -> None:
         parse_recipe(data, where="r")
 
 
+def test_generation_reserves_cpus_only_where_it_computes() -> None:
+    """An openai generation task only waits on its endpoint: by default it reserves no CPU, so that a fixed pool of
+    execution actors as large as the cluster can start (bench_ray's 2 actors on 2 CPUs waited forever for the CPUs
+    the generation tasks held); a vLLM actor reserves one; a recipe's value wins either way."""
+    from builder.core.settings import EngineSettings
+
+    engine = EngineSettings(kind="ray", execution_actors=2)
+    assert (engine.generation_cpus_for("openai"), engine.generation_cpus_for("vllm")) == (0.0, 1.0)
+    pinned = EngineSettings(kind="ray", generation_cpus=0.5)
+    assert (pinned.generation_cpus_for("openai"), pinned.generation_cpus_for("vllm")) == (0.5, 0.5)
+
+
 def test_weakest_sandbox_is_recorded() -> None:
     from builder.ray_engine import weakest
 

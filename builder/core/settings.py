@@ -345,8 +345,18 @@ class EngineSettings(Settings):
         None, ge=1, le=1 << 20, description="engine ray: execution actors, one warm sandbox and one CPU each; unset: from 1 to the cluster's CPUs, as Ray Data scales the pool"
     )
     batch_size: int = Field(16, ge=1, le=1 << 16, description="engine ray: candidates per execution task (one verdict shard each)")
-    generation_cpus: float = Field(1.0, ge=0.0, le=1024.0, description="engine ray: CPUs each generation actor or task reserves")
+    generation_cpus: float | None = Field(
+        None, ge=0.0, le=1024.0,
+        description="engine ray: CPUs each generation actor or task reserves; unset: 1 for a vllm actor, 0 for an openai task (it waits on the network)",
+    )
     generation_tasks: int = Field(4, ge=1, le=4096, description="engine ray with the openai backend: chunks requested at once, one Ray task each")
+
+    def generation_cpus_for(self, backend: str) -> float:
+        """What each generation actor (vllm) or task (openai) reserves. An openai task reserves no CPU by default: it
+        only waits on its endpoint, and a CPU held by it is one a fixed-size execution pool can wait on forever."""
+        if self.generation_cpus is not None:
+            return self.generation_cpus
+        return 1.0 if backend == "vllm" else 0.0
 
 
 def _name(value: str) -> str:
