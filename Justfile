@@ -55,7 +55,7 @@ test-tiers:
     bash tests/tiers/ci.sh
 
 # All benchmarks, each side by side with its baseline in the same run (sandbox, C/C++, generate, card, problems, reward,
-# streaming build, Ray)
+# streaming build, Ray, verify against LiveCodeBench's grader: set LCB_RUNNER to a LiveCodeBench checkout)
 bench:
     python bench/bench_sandbox.py
     python bench/bench_compiled.py
@@ -65,3 +65,4 @@ bench:
     python bench/bench_reward.py
     python bench/bench_build.py
     python bench/bench_ray.py
+    python bench/bench_verify.py ${LCB_RUNNER:+--lcb-runner "$LCB_RUNNER"}
