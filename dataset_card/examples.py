@@ -46,7 +46,8 @@ def example_row(files: list[Path]) -> str | None:
         parquet = pq.ParquetFile(path)
         if parquet.metadata.num_rows == 0:
             continue
-        first = parquet.read_row_group(0).slice(0, 1).to_pylist()[0]
+        # one row decoded, not the row group (up to ~100 MB of long responses or token ids)
+        first = next(parquet.iter_batches(batch_size=1, row_groups=[0])).to_pylist()[0]
         return json.dumps(shorten(first), ensure_ascii=False, indent=2, default=str)
     return None
 

@@ -10,7 +10,10 @@ assistant turn only. Sampled at a temperature, it reproduces some solutions and 
 shows passes and several kinds of failure. It knows nothing beyond those problems.
 
 Training is deterministic from the seed: one CPU thread, torch deterministic algorithms, a fixed data order, and
-the saved files are byte-identical from run to run on the same software versions (--check verifies it).
+the saved files are byte-identical from run to run on the same software versions (--check verifies it). Training
+the default model also writes models/demo/trained_from.json: the sha256 of the script, the data, the recipe and the
+prompt code, the training config, the CPU pins, the library versions, and of every model file; the test suite
+re-trains only when one of those inputs differs in the checkout it runs in.
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ CHAT_TEMPLATE = (
 )
 #: Files of the saved model; --check compares all of them.
 MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+#: Beside the model: what it was trained from (see :func:`training_inputs`) and the sha256 of its files. The tests
+#: re-train the model (minutes) only when the inputs of this checkout differ from the stamp's.
+STAMP = "trained_from.json"
+#: The files the model is a function of (relative to the repository): this script, the data, the recipe whose
+#: [prompt] builds the prompts and the code that builds them.
+INPUT_FILES = ("scripts/train_demo_model.py", "data/demo/problems.jsonl", "data/demo/solutions.jsonl", "recipes/demo.toml",
+               "builder/core/prompt.py", "builder/core/languages.py")
+#: The libraries whose versions decide the bytes (a changed pin re-trains)
+LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "accelerate", "numpy", "jinja2")
 
 
 @dataclass(frozen=True)
@@ -301,6 +313,30 @@ def sha256s(folder: Path) -> dict[str, str]:
     return {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in MODEL_FILES}
 
 
+def training_inputs(cfg: TrainConfig | None = None) -> dict[str, Any]:
+    """Everything the default model's bytes are a function of: the input files' sha256, the training config, the CPU
+    pins and the library versions (None: not installed)."""
+    from importlib import metadata
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "files": {rel: hashlib.sha256((ROOT / rel).read_bytes()).hexdigest() for rel in INPUT_FILES},
+        "config": asdict(cfg or TrainConfig()),
+        "cpu_pins": dict(CPU_PINS),
+        "versions": {name: version(name) for name in LIBRARIES},
+    }
+
+
+def write_stamp(out: Path, cfg: TrainConfig) -> None:
+    stamp = {"inputs": training_inputs(cfg), "sha256": sha256s(out)}
+    (out / STAMP).write_text(json.dumps(stamp, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", type=Path, default=ROOT / "data/demo/problems.jsonl")
@@ -325,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
         return 0 if fresh == committed else 1
     summary = train(examples, args.out, cfg)
+    defaults = (args.problems, args.solutions, args.recipe) == (ROOT / "data/demo/problems.jsonl", ROOT / "data/demo/solutions.jsonl", ROOT / "recipes/demo.toml")
+    if defaults and cfg == TrainConfig():
+        write_stamp(args.out, cfg)  # the model of the default inputs: the tests compare the stamp, not re-train
     print(json.dumps({**summary, "config": asdict(cfg), "sha256": sha256s(args.out)}, indent=2))
     return 0
 

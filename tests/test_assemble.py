@@ -489,3 +489,21 @@ def test_dataset_settings_are_checked_with_one_line_errors() -> None:
         with pytest.raises(UserError) as info:
             parse_recipe({**base, "dataset": dataset}, where="r.toml")
         assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_batches_shrink_for_long_rows_and_keep_their_size_for_short_ones() -> None:
+    """The dataset stage's maps hold about BATCH_BYTES of rows at a time: 500 short rows, far fewer long ones (a
+    reasoning model's responses), never zero."""
+    from datasets import Dataset
+
+    from builder.dataset.batching import BATCH_BYTES, batch_kwargs
+
+    short = Dataset.from_dict({"response": ["print(1)"] * 600})
+    assert batch_kwargs(short, 500) == {"batch_size": 500, "writer_batch_size": 500}
+    long = Dataset.from_dict({"response": ["x" * (1 << 20)] * 40})  # 1 MiB each
+    size = batch_kwargs(long, 500)["batch_size"]
+    assert size == batch_kwargs(long, 500)["writer_batch_size"]
+    assert 1 <= size <= BATCH_BYTES // (1 << 20) and size < 40
+    huge = Dataset.from_dict({"response": ["x" * (BATCH_BYTES + 1)]})
+    assert batch_kwargs(huge, 500)["batch_size"] == 1
+    assert batch_kwargs(short.select([]), 500)["batch_size"] == 500

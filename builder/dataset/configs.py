@@ -34,6 +34,7 @@ from builder.dataset.candidates import CANDIDATES_CONFIG_FEATURES, candidates_co
 from builder.dataset.kto import KTO_FEATURES, kto_config
 from builder.dataset.problems import MESSAGE, PROBLEMS_CONFIG_FEATURES, problems_config
 from builder.dataset.prompts import ProblemPrompts, response_text
+from builder.dataset.batching import batch_kwargs
 
 SFT_FEATURES = Features(
     {
@@ -99,7 +100,7 @@ def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return passed.map(
-        build, batched=True, batch_size=500, features=SFT_FEATURES, remove_columns=passed.column_names,
+        build, batched=True, **batch_kwargs(passed, 500), features=SFT_FEATURES, remove_columns=passed.column_names,
         new_fingerprint=fingerprint("sft", passed, problems, meta.prompt, code_hash(__name__, "builder.dataset.prompts")), desc="Building SFT rows",
     )
 
@@ -206,26 +207,37 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return paired.map(
-        build, batched=True, batch_size=500, features=DPO_FEATURES, remove_columns=paired.column_names,
+        build, batched=True, **batch_kwargs(paired, 500), features=DPO_FEATURES, remove_columns=paired.column_names,
         new_fingerprint=fingerprint("dpo", paired, problems, meta.prompt, seed, k, code_hash(__name__, "builder.dataset.prompts")), desc="Building DPO pairs",
     )
 
 
+#: the configs :func:`build_config` makes, in the order they are written (``sft_tokenized`` is made from ``sft``)
+ASSEMBLED: tuple[str, ...] = ("sft", "dpo", "kto", "candidates", "problems")
+
+
+def build_config(name: str, candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Dataset:
+    """One config of :data:`ASSEMBLED` (``candidates`` must already be normalized). One at a time: a config written
+    and dropped before the next is made keeps only one table's pages in memory."""
+    builders = {
+        "sft": (lambda: sft_config(candidates, problems, meta), SFT_FEATURES),
+        "dpo": (lambda: dpo_config(candidates, problems, meta), DPO_FEATURES),
+        "kto": (lambda: kto_config(candidates, problems, meta), KTO_FEATURES),
+        "candidates": (lambda: candidates_config(candidates, problems, meta.dataset.reward), CANDIDATES_CONFIG_FEATURES),
+        "problems": (lambda: problems_config(candidates, problems, meta.prompt), PROBLEMS_CONFIG_FEATURES),
+    }
+    make, features = builders[name]
+    ds = make()
+    return ds if len(ds) else _empty(features)  # an empty map result loses its columns: give it its schema back
+
+
 def assemble(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> dict[str, Dataset]:
     """Every config but ``sft_tokenized``, keyed by config name (``candidates`` must already be normalized)."""
-    configs = {
-        "sft": (sft_config(candidates, problems, meta), SFT_FEATURES),
-        "dpo": (dpo_config(candidates, problems, meta), DPO_FEATURES),
-        "kto": (kto_config(candidates, problems, meta), KTO_FEATURES),
-        "candidates": (candidates_config(candidates, problems, meta.dataset.reward), CANDIDATES_CONFIG_FEATURES),
-        "problems": (problems_config(candidates, problems, meta.prompt), PROBLEMS_CONFIG_FEATURES),
-    }
-    # an empty map result loses its columns: give empty configs their schema back
-    return {name: ds if len(ds) else _empty(features) for name, (ds, features) in configs.items()}
+    return {name: build_config(name, candidates, problems, meta) for name in ASSEMBLED}
 
 
 def _empty(features: Features) -> Dataset:
     return Dataset.from_dict({name: [] for name in features}, features=features)
 
 
-__all__ = ["DPO_FEATURES", "SFT_FEATURES", "assemble", "choose_pairs", "dpo_config", "response_text", "sft_config"]
+__all__ = ["ASSEMBLED", "DPO_FEATURES", "SFT_FEATURES", "assemble", "build_config", "choose_pairs", "dpo_config", "response_text", "sft_config"]

@@ -24,7 +24,7 @@ from datasets import Dataset, Features
 from builder.core import meta as build_metadata
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta
-from builder.dataset.stats import CONFIGS, REQUIRED_CONFIGS, SHARD_GLOB, compute_stats, present_configs, shard_files
+from builder.dataset.stats import REQUIRED_CONFIGS, SHARD_GLOB, compute_stats, present_configs, shard_files
 
 #: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
 MAX_SHARD_BYTES = 500 << 20
@@ -80,7 +80,7 @@ def write_config(
 def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: BuildMeta) -> None:
     """Write every config, build.json, the statistics' charts and the card into ``dist_dir``."""
     from builder.dataset.candidates import fill_token_counts, normalize_candidates
-    from builder.dataset.configs import assemble
+    from builder.dataset.configs import ASSEMBLED, build_config
     from builder.dataset.tokenized import NAME as TOKENIZED, tokenized_config
 
     dist_dir = Path(dist_dir)
@@ -88,16 +88,21 @@ def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Bui
     candidates = normalize_candidates(candidates)
     candidates, token_source = fill_token_counts(candidates, meta)
     meta = meta.with_(token_counts=token_source)
-    configs = assemble(candidates, problems, meta)
-    tokenized, record = tokenized_config(configs["sft"], meta)
-    if tokenized is not None:
-        configs[TOKENIZED] = tokenized
-    meta = meta.with_(tokenized=record)
-    for name in CONFIGS:
-        if name in configs:
-            write_config(dist_dir, name, configs[name], formats=meta.dataset.formats)
-        else:
-            remove_config(dist_dir, name)
+    formats = meta.dataset.formats
+    # one config made, written and dropped at a time (the tokenized one right after sft): the memory-mapped pages of
+    # only one output table stay mapped, however large the build
+    for name in ASSEMBLED:
+        config = build_config(name, candidates, problems, meta)
+        write_config(dist_dir, name, config, formats=formats)
+        if name == "sft":
+            tokenized, record = tokenized_config(config, meta)
+            meta = meta.with_(tokenized=record)
+            if tokenized is not None:
+                write_config(dist_dir, TOKENIZED, tokenized, formats=formats)
+            else:
+                remove_config(dist_dir, TOKENIZED)
+            del tokenized
+        del config
     build_metadata.write(dist_dir, meta)
     render_card(dist_dir)
 

@@ -30,6 +30,7 @@ from builder.core.meta import BuildMeta
 from builder.dataset.candidates import rewards
 from builder.dataset.problems import MESSAGE
 from builder.dataset.prompts import ProblemPrompts, response_text
+from builder.dataset.batching import batch_kwargs
 
 KTO_FEATURES = Features(
     {
@@ -112,7 +113,7 @@ def kto_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return picked.map(
-        build, batched=True, batch_size=500, features=KTO_FEATURES, remove_columns=picked.column_names,
+        build, batched=True, **batch_kwargs(picked, 500), features=KTO_FEATURES, remove_columns=picked.column_names,
         new_fingerprint=fingerprint(
             "kto", picked, problems, meta.prompt, meta.seed, settings.kto_balance, settings.reward,
             code_hash(__name__, "builder.dataset.prompts", "builder.dataset.candidates"),

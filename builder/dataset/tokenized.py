@@ -31,6 +31,7 @@ from datasets import Dataset, Features, Sequence, Value
 from builder.core.caching import code_hash, fingerprint
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta, TokenizedRecord
+from builder.dataset.batching import batch_kwargs
 
 NAME = "sft_tokenized"
 IGNORE_INDEX = -100
@@ -221,7 +222,7 @@ def tokenized_config(sft: Dataset, meta: BuildMeta) -> tuple[Dataset | None, Tok
     if len(sft) == 0:
         return Dataset.from_dict({name: [] for name in TOKENIZED_FEATURES}, features=TOKENIZED_FEATURES), record
     out = sft.map(
-        tokenize_batch, fn_kwargs={"tokenizer": tokenizer}, batched=True, batch_size=256, features=TOKENIZED_FEATURES,
+        tokenize_batch, fn_kwargs={"tokenizer": tokenizer}, batched=True, **batch_kwargs(sft, 256), features=TOKENIZED_FEATURES,
         remove_columns=sft.column_names,
         new_fingerprint=fingerprint("sft_tokenized", sft, tokenizer_digest(tokenizer), code_hash(__name__)),
         desc="Tokenizing SFT rows",
