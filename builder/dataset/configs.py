@@ -1,5 +1,5 @@
 """The published configs: ``sft`` and ``dpo`` built here, ``kto`` (:mod:`builder.dataset.kto`), ``candidates``
-(:mod:`builder.dataset.candidates`) and ``problems`` (:mod:`builder.dataset.problems`); :func:`assemble` makes them,
+(:mod:`builder.dataset.candidates`) and ``problems`` (:mod:`builder.dataset.problems`); :func:`build_config` makes
 each a ``datasets.Dataset``. ``sft_tokenized`` (:mod:`builder.dataset.tokenized`) is made from ``sft`` by
 :func:`builder.dataset.dist.write_dist`, which records its tokenizer in ``build.json``.
 
@@ -231,13 +231,8 @@ def build_config(name: str, candidates: Dataset, problems: Dataset, meta: BuildM
     return ds if len(ds) else _empty(features)  # an empty map result loses its columns: give it its schema back
 
 
-def assemble(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> dict[str, Dataset]:
-    """Every config but ``sft_tokenized``, keyed by config name (``candidates`` must already be normalized)."""
-    return {name: build_config(name, candidates, problems, meta) for name in ASSEMBLED}
-
-
 def _empty(features: Features) -> Dataset:
     return Dataset.from_dict({name: [] for name in features}, features=features)
 
 
-__all__ = ["ASSEMBLED", "DPO_FEATURES", "SFT_FEATURES", "assemble", "build_config", "choose_pairs", "dpo_config", "response_text", "sft_config"]
+__all__ = ["ASSEMBLED", "DPO_FEATURES", "SFT_FEATURES", "build_config", "choose_pairs", "dpo_config", "response_text", "sft_config"]
