@@ -30,11 +30,11 @@ from builder.core.languages import PYTHON
 from builder.core.languages import normalize as normalize_language
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
+from builder.dataset.batching import batch_kwargs
 from builder.dataset.candidates import CANDIDATES_CONFIG_FEATURES, candidates_config
 from builder.dataset.kto import KTO_FEATURES, kto_config
 from builder.dataset.problems import MESSAGE, PROBLEMS_CONFIG_FEATURES, problems_config
 from builder.dataset.prompts import ProblemPrompts, response_text
-from builder.dataset.batching import batch_kwargs
 
 SFT_FEATURES = Features(
     {

@@ -27,10 +27,10 @@ from datasets import Dataset, Features, Value
 from builder.core import taxonomy as T
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
+from builder.dataset.batching import batch_kwargs
 from builder.dataset.candidates import rewards
 from builder.dataset.problems import MESSAGE
 from builder.dataset.prompts import ProblemPrompts, response_text
-from builder.dataset.batching import batch_kwargs
 
 KTO_FEATURES = Features(
     {
