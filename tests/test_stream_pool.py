@@ -172,3 +172,20 @@ def test_wait_below_returns_once_fewer_chunks_are_in_flight(tmp_path: Path, pend
         execution.wait_below(pending)
         assert execution.in_flight() < pending
         execution.result()
+
+
+def test_a_renamed_source_or_difficulty_is_not_read_back_from_an_older_chunk(tmp_path: Path) -> None:
+    """Stored verdict rows carry their problem's source and difficulty: those are in the chunk key with the judging
+    fields, so a renamed source gives a new key (judged again) instead of old rows read back with the old name; a
+    field that is in neither (the statement) keeps the key."""
+    base = problems()
+    renamed = base.map(lambda p: {"source": "renamed"})
+    harder = base.map(lambda p: {"difficulty": "hard"})
+    reworded = base.add_column("problem", ["a new statement"] * len(base))
+    ids = ["p0", "p1"]
+
+    def key(table: Dataset) -> str:
+        return ChunkedExecution(table, SETTINGS, tmp_path / "v", FEATURES).chunk_key("candidates", ids)
+
+    assert len({key(base), key(renamed), key(harder)}) == 3
+    assert key(reworded) == key(base)

@@ -173,9 +173,11 @@ class ChunkedExecution:
 
     # -- keys -------------------------------------------------------------------------------------------------
     def chunk_key(self, source_key: str, problem_ids: Iterable[str]) -> str:
-        """The verdict key of a chunk: its candidates' key, its problems' judging fields, settings and code."""
+        """The verdict key of a chunk: its candidates' key, its problems' judging fields and the problem columns its
+        stored rows carry (``CONTEXT_FEATURES``: source, difficulty), settings and code. Without the latter, a chunk
+        judged before a problem's source was renamed was read back with the old name."""
         if self._problem_digests is None:
-            columns = [c for c in JUDGING_COLUMNS if c in self._problems.column_names]
+            columns = [c for c in (*JUDGING_COLUMNS, *CONTEXT_FEATURES) if c in self._problems.column_names]
             judging = self._problems.select_columns(columns)
             self._problem_digests = {
                 row["problem_id"]: fingerprint("problem", row, length=16) for row in judging
