@@ -250,6 +250,16 @@ CASES: dict[str, Case] = {
         #include <signal.h>
         int main(void) { signal(SIGXCPU, SIG_IGN); int n; scanf("%d", &n); for (volatile unsigned long i = 0;; i++) {} }
         """, T.TIMEOUT, limits=FAST),
+    "every_signal_blocked_and_ignored_spin": _c(
+        """
+        #include <signal.h>
+        #include <stdio.h>
+        int main(void) {  /* SIGXCPU, SIGTERM, SIGALRM, ... blocked and ignored: only SIGKILL ends it */
+            sigset_t all; sigfillset(&all); sigprocmask(SIG_BLOCK, &all, NULL);
+            for (int s = 1; s < NSIG; s++) signal(s, SIG_IGN);
+            int n; scanf("%d", &n); for (volatile unsigned long i = 0;; i++) {}
+        }
+        """, T.TIMEOUT, limits=FAST),
     "clock_and_timer_abuse": _c(
         """
         #include <stdio.h>
