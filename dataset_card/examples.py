@@ -43,7 +43,7 @@ def shorten(value: Any) -> Any:
 def example_row(files: list[Path]) -> str | None:
     """The first row of the first non-empty file, shortened, as indented JSON (None when there are no rows)."""
     for path in sorted(files):
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)  # streamed: a row group is not read whole
         if parquet.metadata.num_rows == 0:
             continue
         # one row decoded, not the row group (up to ~100 MB of long responses or token ids)

@@ -23,6 +23,7 @@ from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
 from builder.core.schema import CANDIDATE_FEATURES
 from builder.dataset.batching import batch_kwargs
+from builder.dataset.pages import releasing
 
 MEASURED_COLUMNS = ("max_cpu_s", "max_wall_s", "peak_memory_mb")
 
@@ -139,7 +140,7 @@ def fill_token_counts(candidates: Dataset, meta: BuildMeta) -> tuple[Dataset, st
 
     digest = fingerprint("tokens", candidates, str(path.resolve()), length=16)
     filled = candidates.map(
-        count, batched=True, **batch_kwargs(candidates, 256), features=candidates.features, new_fingerprint=f"tokens-{digest}",
+        releasing(count), batched=True, **batch_kwargs(candidates, 256), features=candidates.features, new_fingerprint=f"tokens-{digest}",
         desc="Counting tokens",
     )
     return filled, "tokenizer"
@@ -203,7 +204,7 @@ def candidates_config(candidates: Dataset, problems: Dataset | None = None, rewa
     else:
         problem_ids, licenses = pa.array([], pa.string()), pa.array([], pa.string())
     return slim.with_format("arrow").map(
-        _published, fn_kwargs={"prefixes": prefixes, "problem_ids": problem_ids, "licenses": licenses, "reward": reward},
+        releasing(_published), fn_kwargs={"prefixes": prefixes, "problem_ids": problem_ids, "licenses": licenses, "reward": reward},
         batched=True, **batch_kwargs(slim, 10_000), features=CANDIDATES_CONFIG_FEATURES,
         new_fingerprint=fingerprint("candidates", slim, problems, prefixes, reward, code_hash(__name__)),
         desc="Publishing candidates",

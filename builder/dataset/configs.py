@@ -30,7 +30,8 @@ from builder.core.languages import PYTHON
 from builder.core.languages import normalize as normalize_language
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
-from builder.dataset.batching import batch_kwargs
+from builder.dataset.batching import batch_kwargs, flattened
+from builder.dataset.pages import releasing
 from builder.dataset.candidates import CANDIDATES_CONFIG_FEATURES, candidates_config
 from builder.dataset.kto import KTO_FEATURES, kto_config
 from builder.dataset.problems import MESSAGE, PROBLEMS_CONFIG_FEATURES, problems_config
@@ -100,7 +101,7 @@ def sft_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return passed.map(
-        build, batched=True, **batch_kwargs(passed, 500), features=SFT_FEATURES, remove_columns=passed.column_names,
+        releasing(build), batched=True, **batch_kwargs(passed, 500), features=SFT_FEATURES, remove_columns=passed.column_names,
         new_fingerprint=fingerprint("sft", passed, problems, meta.prompt, code_hash(__name__, "builder.dataset.prompts")), desc="Building SFT rows",
     )
 
@@ -183,7 +184,7 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     rejected = slim.select(rejected_rows).rename_columns({c: f"r_{c}" for c in cols})
     from datasets import concatenate_datasets
 
-    paired = concatenate_datasets([chosen.flatten_indices(), rejected.flatten_indices()], axis=1)
+    paired = concatenate_datasets([flattened(chosen), flattened(rejected)], axis=1)
 
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in DPO_FEATURES}
@@ -207,7 +208,7 @@ def dpo_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return paired.map(
-        build, batched=True, **batch_kwargs(paired, 500), features=DPO_FEATURES, remove_columns=paired.column_names,
+        releasing(build), batched=True, **batch_kwargs(paired, 500), features=DPO_FEATURES, remove_columns=paired.column_names,
         new_fingerprint=fingerprint("dpo", paired, problems, meta.prompt, seed, k, code_hash(__name__, "builder.dataset.prompts")), desc="Building DPO pairs",
     )
 

@@ -24,6 +24,7 @@ from datasets import Dataset, Features
 from builder.core import meta as build_metadata
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta
+from builder.dataset.pages import ReleasingFile, release
 from builder.dataset.stats import REQUIRED_CONFIGS, SHARD_GLOB, compute_stats, present_configs, shard_files
 
 #: Largest shard, in estimated Arrow bytes (the Hub's usual parquet shard size is a few hundred MB).
@@ -54,6 +55,7 @@ def write_jsonl(ds: Dataset, path: Path, batch_size: int = 1000) -> None:
         for batch in ds.with_format("arrow").iter(batch_size=batch_size):
             for row in batch.to_pylist():
                 fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            release()
 
 
 def write_config(
@@ -70,7 +72,8 @@ def write_config(
     for i in range(count):
         path = folder / shard_name(i, count)
         shard = ds.shard(count, i, contiguous=True)
-        shard.to_parquet(str(path))
+        with ReleasingFile(str(path)) as sink:  # the rows of each written row group give their pages back
+            shard.to_parquet(sink)
         if "jsonl" in formats:
             write_jsonl(shard, path.with_suffix(".jsonl"))
         paths.append(path)
@@ -103,6 +106,7 @@ def write_dist(dist_dir: Path, candidates: Dataset, problems: Dataset, meta: Bui
                 remove_config(dist_dir, TOKENIZED)
             del tokenized
         del config
+        release()  # what building and writing it read of the candidates
     build_metadata.write(dist_dir, meta)
     render_card(dist_dir)
 

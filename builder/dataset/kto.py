@@ -27,7 +27,8 @@ from datasets import Dataset, Features, Value
 from builder.core import taxonomy as T
 from builder.core.caching import code_hash, fingerprint
 from builder.core.meta import BuildMeta
-from builder.dataset.batching import batch_kwargs
+from builder.dataset.batching import batch_kwargs, flattened
+from builder.dataset.pages import releasing
 from builder.dataset.candidates import rewards
 from builder.dataset.problems import MESSAGE
 from builder.dataset.prompts import ProblemPrompts, response_text
@@ -95,7 +96,7 @@ def kto_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
     index = ProblemPrompts(problems, meta.prompt)
     rows = kto_rows(candidates, meta.seed, settings.kto_balance)
     cols = ["candidate_id", "problem_id", "response", "solution", "verdict", "test_pass_rate", "source", "difficulty", "language"]
-    picked = candidates.select_columns(cols).select(rows).flatten_indices()
+    picked = flattened(candidates.select_columns(cols).select(rows))
 
     def build(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {name: [] for name in KTO_FEATURES}
@@ -113,7 +114,7 @@ def kto_config(candidates: Dataset, problems: Dataset, meta: BuildMeta) -> Datas
         return out
 
     return picked.map(
-        build, batched=True, **batch_kwargs(picked, 500), features=KTO_FEATURES, remove_columns=picked.column_names,
+        releasing(build), batched=True, **batch_kwargs(picked, 500), features=KTO_FEATURES, remove_columns=picked.column_names,
         new_fingerprint=fingerprint(
             "kto", picked, problems, meta.prompt, meta.seed, settings.kto_balance, settings.reward,
             code_hash(__name__, "builder.dataset.prompts", "builder.dataset.candidates"),

@@ -32,6 +32,7 @@ from builder.core.caching import code_hash, fingerprint
 from builder.core.errors import UserError
 from builder.core.meta import BuildMeta, TokenizedRecord
 from builder.dataset.batching import batch_kwargs
+from builder.dataset.pages import releasing
 
 NAME = "sft_tokenized"
 IGNORE_INDEX = -100
@@ -52,6 +53,11 @@ Span = tuple[int, int]
 
 
 # --- the tokenizer ---------------------------------------------------------------------------------
+
+
+#: text bytes per tokenizing batch: its token ids, offsets, labels and decoded copies, as Python objects, take tens of
+#: times the text's size (a batch of long reasoning rows at the stage's usual 4 MB made the peak grow with the build)
+TOKENIZE_BATCH_BYTES = 1 << 20
 
 
 def tokenizer_name(meta: BuildMeta) -> str | None:
@@ -222,7 +228,7 @@ def tokenized_config(sft: Dataset, meta: BuildMeta) -> tuple[Dataset | None, Tok
     if len(sft) == 0:
         return Dataset.from_dict({name: [] for name in TOKENIZED_FEATURES}, features=TOKENIZED_FEATURES), record
     out = sft.map(
-        tokenize_batch, fn_kwargs={"tokenizer": tokenizer}, batched=True, **batch_kwargs(sft, 256), features=TOKENIZED_FEATURES,
+        releasing(tokenize_batch), fn_kwargs={"tokenizer": tokenizer}, batched=True, **batch_kwargs(sft, 256, TOKENIZE_BATCH_BYTES), features=TOKENIZED_FEATURES,
         remove_columns=sft.column_names,
         new_fingerprint=fingerprint("sft_tokenized", sft, tokenizer_digest(tokenizer), code_hash(__name__)),
         desc="Tokenizing SFT rows",
