@@ -15,6 +15,24 @@ if str(TESTS) not in sys.path:
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+#: tests marked ``slow`` by node id (left out of ``just test-fast``; why and how measured: the file's header)
+SLOW_TESTS = TESTS / "slow_tests.txt"
+
+
+def slow_test_ids(path: Path = SLOW_TESTS) -> set[str]:
+    """The node ids listed in ``path`` (``#`` starts a comment)."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return {line for line in lines if line}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m "not slow"`` deselects by mark
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    listed = slow_test_ids()
+    for item in items:
+        if item.nodeid in listed:
+            item.add_marker(pytest.mark.slow)
+
+
 #: 12 short AtCoder problems with public tests (origin and licence: tests/fixtures/lcb/README.md)
 LCB_PROBLEMS = TESTS / "fixtures" / "lcb" / "problems.jsonl"
 
