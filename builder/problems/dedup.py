@@ -83,6 +83,22 @@ def _hash_batch(batch: dict[str, list]) -> dict[str, list]:
     return {HASH_COLUMN: [statement_hash(text) for text in batch["problem"]]}
 
 
+def quarantined(problems: Dataset, rows: list[int], reasons: list[str], desc: str) -> Dataset:
+    """Quarantine rows (kind ``problems``) for the dropped ``rows`` of ``problems``, each with its reason."""
+    return problems.select(rows).map(
+        lambda row, i: {
+            "kind": "problems",
+            "row_id": row["problem_id"],
+            "reason": reasons[i],
+            "row": json.dumps({k: row[k] for k in ("problem_id", "source", "title", "origin")}, ensure_ascii=False),
+        },
+        with_indices=True,
+        remove_columns=problems.column_names,
+        features=QUARANTINE_FEATURES,
+        desc=desc,
+    )
+
+
 def dedup_problems(problems: Dataset | Sequence[Dataset], *, num_proc: int | None = None) -> DedupResult:
     """Drop problems whose normalized statement repeats an earlier one (inputs concatenated in the order given)."""
     if not isinstance(problems, Dataset):
@@ -119,18 +135,7 @@ def dedup_problems(problems: Dataset | Sequence[Dataset], *, num_proc: int | Non
         pairs[f"{sources[original]} <- {sources[index]}"] += 1
         reasons.append(f"duplicate of {ids[original]} ({sources[original]}): same normalized statement")
         rows.append(index)
-    duplicates = problems.select(rows).map(
-        lambda row, i: {
-            "kind": "problems",
-            "row_id": row["problem_id"],
-            "reason": reasons[i],
-            "row": json.dumps({k: row[k] for k in ("problem_id", "source", "title", "origin")}, ensure_ascii=False),
-        },
-        with_indices=True,
-        remove_columns=problems.column_names,
-        features=QUARANTINE_FEATURES,
-        desc="Duplicates",
-    )
+    duplicates = quarantined(problems, rows, reasons, "Duplicates")
     return DedupResult(problems=kept, duplicates=duplicates, merged=len(dropped), pairs=pairs)
 
 
@@ -257,18 +262,7 @@ def near_dedup_problems(
         f">= {threshold:g} of word {SHINGLE_WORDS}-grams"
         for row in dropped_rows
     ]
-    duplicates = problems.select(dropped_rows).map(
-        lambda row, i: {
-            "kind": "problems",
-            "row_id": row["problem_id"],
-            "reason": reasons[i],
-            "row": json.dumps({k: row[k] for k in ("problem_id", "source", "title", "origin")}, ensure_ascii=False),
-        },
-        with_indices=True,
-        remove_columns=problems.column_names,
-        features=QUARANTINE_FEATURES,
-        desc="Near-duplicates",
-    )
+    duplicates = quarantined(problems, dropped_rows, reasons, "Near-duplicates")
     return NearDedupResult(
         problems=kept_table, duplicates=duplicates, merged=len(joined), groups=len(members), threshold=threshold, pairs=pairs
     )

@@ -85,6 +85,17 @@ class RunResult:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def check_request(mode: str, binary: int | None, files: Mapping[str, bytes] | None) -> None:
+    """Refuse a run request a sandbox cannot honour (the caller's error, before anything starts)."""
+    for name in files or {}:
+        if not name or "/" in name or name in (".", "..") or "\0" in name:
+            raise ValueError(f"scratch file names must be plain names, got {name!r}")
+    if mode not in MODES:
+        raise ValueError(f"unknown run mode {mode!r}")
+    if (mode == "exec") != (binary is not None):
+        raise ValueError("mode 'exec' runs a binary, and only it takes one")
+
+
 def new_nonce() -> str:
     """A per-run secret for the runner's records."""
     return secrets.token_hex(16)

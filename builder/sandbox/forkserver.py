@@ -461,13 +461,7 @@ class ForkServerSandbox(Sandbox):
         binary: int | None = None,
         streams: tuple[int, int] | None = None,
     ) -> RunResult:
-        for name in files or {}:
-            if not name or "/" in name or name in (".", "..") or "\0" in name:
-                raise ValueError(f"scratch file names must be plain names, got {name!r}")
-        if mode not in base.MODES:
-            raise ValueError(f"unknown run mode {mode!r}")
-        if (mode == "exec") != (binary is not None):
-            raise ValueError("mode 'exec' runs a binary, and only it takes one")
+        base.check_request(mode, binary, files)
         nonce = base.new_nonce()
         payload = json.dumps(
             {"code": code, "argv": list(argv), "files": {k: bytes(v).hex() for k, v in (files or {}).items()},

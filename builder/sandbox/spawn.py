@@ -95,10 +95,7 @@ class SpawnSandbox(Sandbox):
         binary: int | None = None,
         streams: tuple[int, int] | None = None,
     ) -> RunResult:
-        if mode not in base.MODES:
-            raise ValueError(f"unknown run mode {mode!r}")
-        if (mode == "exec") != (binary is not None):
-            raise ValueError("mode 'exec' runs a binary, and only it takes one")
+        base.check_request(mode, binary, files)
         scratch = Path(tempfile.mkdtemp(prefix="builder-run-"))
         fds: list[int] = list(streams or ())
         nonce = base.new_nonce()
