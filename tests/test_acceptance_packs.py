@@ -53,7 +53,9 @@ def test_gcj_known_correct_solutions_pass(tmp_path: Path) -> None:
     assert [verdict for _, verdict in slow] == ["timeout"]
     slow_problem = problems[rows[slow[0][0]]["problem_id"]]
     assert slow_problem["time_limit"] == 30.0  # timed out under its own limit (doubled), not a default or a cap
-    assert rows[slow[0][0]]["max_cpu_s"] >= 59.0
+    # it ran past its own 30 s: the doubled limit applied. Killed at 60 s of CPU on a quiet machine; under load the wall
+    # limit can end it a little earlier (57.8 s of CPU in one CI rehearsal), so the check is against the limit it beat
+    assert rows[slow[0][0]]["max_cpu_s"] > 45.0
 
 
 def test_kattis_verdicts_agree_with_folders(tmp_path: Path) -> None:

@@ -191,9 +191,12 @@ from builder.core.terminal import Interrupts
 
 with Interrupts("stopped here", grace=float(sys.argv[1])) as interrupts:
     child = subprocess.Popen(["sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # not our pipes
-    print(child.pid, flush=True)
+    announced = False
     while True:  # a run stuck where the interrupt cannot end it (a library swallowing KeyboardInterrupt)
         try:
+            if not announced:  # inside the try: a signal that comes right after the line is swallowed here too
+                announced = True
+                print(child.pid, flush=True)
             time.sleep(600)
         except KeyboardInterrupt:
             print("caught", flush=True)

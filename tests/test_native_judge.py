@@ -20,7 +20,7 @@ from builder.judge.compiled import compile_command, static_available, toolchain_
 from builder.judge.execute import judge_candidate
 from builder.sandbox.forkserver import ForkServerSandbox
 from kattis_judges import EXPECTED, problems_with_judges
-from tiers.support import program_processes
+from tiers.support import environment_in_scratch, program_processes
 
 pytestmark = pytest.mark.skipif(toolchain_problem("cpp") is not None, reason="no g++ on this machine")
 KATTIS = Path(__file__).resolve().parent / "fixtures" / "kattis"
@@ -245,7 +245,10 @@ def test_interactive_taxonomy(sandbox: ForkServerSandbox, interactive: dict) -> 
 
 def test_the_program_sees_only_the_conversation(sandbox: ForkServerSandbox, interactive: dict) -> None:
     """The secret input and answer are files of the interactor's own sandbox: the program's folder is empty."""
-    reader = GUESS_PY.replace('assert input() == "start"', 'import os\nassert not os.listdir("."), os.listdir(".")\nassert input() == "start"')
+    environment = {path.rsplit("/", 1)[1] for path in environment_in_scratch()}  # a Python environment under /tmp
+    reader = GUESS_PY.replace(
+        'assert input() == "start"', f'import os\nassert not set(os.listdir(".")) - {environment!r}, os.listdir(".")\nassert input() == "start"'
+    )
     assert judge_candidate(reader, interactive, sandbox, CONFIG)["verdict"] == T.PASSED
 
 

@@ -352,7 +352,11 @@ def _kill_twice_under(work: Path, candidate: str, killed: list[int], stop: threa
             if text.endswith("\n" + candidate):
                 for path in (run / "actors").glob(f"{inflight.name}-*.json"):
                     pid = json.loads(path.read_text())["pid"]
-                    if pid not in killed:
+                    try:  # still the candidate in flight, right before the kill (the actor may have moved on)
+                        still = inflight.read_text().endswith("\n" + candidate)
+                    except OSError:
+                        still = False
+                    if pid not in killed and still:
                         try:
                             os.kill(pid, signal.SIGKILL)
                             killed.append(pid)

@@ -30,7 +30,9 @@ from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
 from builder.sandbox.spawn import SpawnSandbox
 from builder.sandbox.zygote import python_dirs
-from tiers.support import NO_PID_NAMESPACE, NO_PRIVATE_ROOT, NO_UTS_NET_NAMESPACE, RLIMIT_AS_STACKS, for_tier, program_processes, tier_of
+from tiers.support import (
+    NO_PID_NAMESPACE, NO_PRIVATE_ROOT, NO_UTS_NET_NAMESPACE, RLIMIT_AS_STACKS, environment_in_scratch, for_tier, program_processes, tier_of,
+)
 
 CANARY_TOKEN = "hf_canary_DO_NOT_LEAK_7f3a9c"
 LIMITS = Limits(cpu_s=1.0, memory_mb=256, output_mb=8, max_processes=16)
@@ -313,7 +315,8 @@ CASES: dict[str, Case] = {
         n = int(input())
         with open("note.txt", "w") as fh:
             fh.write("left behind")
-        print(2 * n if os.getcwd() == "/tmp" and os.listdir(".") == ["note.txt"] else os.listdir("."))
+        here = [x for x in os.listdir(".") if "/tmp/" + x not in {environment}]  # the environment's folder, if under /tmp
+        print(2 * n if os.getcwd() == "/tmp" and here == ["note.txt"] else os.listdir("."))
         """,
         T.PASSED,
     ),
@@ -537,6 +540,7 @@ def test_hostile_program(sandbox: ForkServerSandbox, host_canaries: dict, name: 
         code = code.replace("{" + key + "}", str(host_canaries[key]))
     code = code.replace("{repo}", str(Path(__file__).resolve().parents[1]))
     code = code.replace("{python_dirs}", repr(sorted({os.path.realpath(p) for p in python_dirs() if p})))
+    code = code.replace("{environment}", repr(environment_in_scratch()))
     stdin, expected = _case_io(name, case)
     verdict, run = _verdict(sandbox, code, stdin, expected, case.limits)
     assert verdict == case.verdict, run

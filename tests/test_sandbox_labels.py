@@ -43,7 +43,7 @@ from builder.judge.compare import tokens_match
 from builder.judge.verdict import run_verdict
 from builder.sandbox.base import Limits
 from builder.sandbox.forkserver import ZYGOTE_MARKER, ForkServerSandbox
-from tiers.support import NO_PRIVATE_ROOT, NO_SHM_AT_TIER3, for_tier, program_processes, tier_of
+from tiers.support import NO_PRIVATE_ROOT, NO_SHM_AT_TIER3, environment_in_scratch, for_tier, program_processes, tier_of
 
 LIMITS = Limits(cpu_s=2.0, memory_mb=256, output_mb=8, max_processes=16)
 REPO = str(Path(__file__).resolve().parents[1])
@@ -76,6 +76,7 @@ def _verdict(box: ForkServerSandbox, case: Case) -> tuple[str, object]:
 PROBE = _d(
     """
     import ctypes, os, sys
+    ENVIRONMENT = {environment}  # the Python environment's own folder, where it lives under /tmp or /dev/shm
     n = int(input())
     found = []
     here = os.getcwd()
@@ -84,7 +85,7 @@ PROBE = _d(
             names = os.listdir(d)
         except PermissionError:  # the host's, closed to the program (tier 3: its own folder is the scratch)
             continue
-        found += [d + "/" + x for x in names]
+        found += [d + "/" + x for x in names if d + "/" + x not in ENVIRONMENT]
         st = os.stat(d)
         shared = d in ("/tmp", "/dev/shm")  # the sandbox's tmpfs: root-owned and sticky; else the test's own, private
         if (st.st_mode & 0o7777, st.st_uid) != ((0o1777, 0) if shared else (0o700, os.getuid())):
@@ -113,7 +114,7 @@ PROBE = _d(
         block[i] = 1
     print(2 * n if not found else found)
     """
-)
+).replace("{environment}", repr(environment_in_scratch()))
 
 LEAVE_BEHIND: dict[str, Case] = {
     "sysv_shm": _c(
@@ -825,7 +826,8 @@ def test_mount_points_are_only_the_sandbox_root(sandbox: ForkServerSandbox) -> N
                                  "/dev/shm", "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
                                  "/etc/ld.so.cache", "/etc/localtime"]
         points = [line.split()[4] for line in open("/proc/self/mountinfo")]
-        extra = [p for p in points if p not in allowed]
+        stash = {bool(environment_in_scratch())!r}  # an environment under /tmp: its root-only stash (rebound after a scratch is replaced)
+        extra = [p for p in points if p not in allowed and not (stash and p.startswith("/.stash/"))]
         print(2 * int(input()) if not extra else extra)
         """
     )

@@ -21,6 +21,23 @@ RLIMIT_AS_STACKS = "without a memory cgroup the limit is RLIMIT_AS, which counts
 NO_SHM_AT_TIER3 = "tier 3 has no private /dev/shm: POSIX shared memory and semaphores are refused (Landlock), so nothing can survive there"
 
 
+def environment_in_scratch() -> list[str]:
+    """The top folders of this Python environment that lie under the sandbox's scratch folders (``/tmp``,
+    ``/dev/shm``): the sandbox binds an environment that lives there (a venv under /tmp, common in CI) at its own
+    path, read-only, on top of the scratch, so that programs import from it as from an environment anywhere else
+    (builder/sandbox/zygote.py, ``build_root``). A program sees that folder in its scratch, and nothing else may be
+    there. Empty for an environment anywhere else."""
+    from builder.sandbox.zygote import SCRATCH_DIRS, python_dirs
+
+    found = set()
+    for path in python_dirs():
+        real = os.path.realpath(path) if path else ""
+        for scratch in SCRATCH_DIRS:
+            if real.startswith(scratch + "/"):
+                found.add(scratch + "/" + real[len(scratch) + 1 :].split("/")[0])
+    return sorted(found)
+
+
 def tier_of(box: object) -> int:
     return int(getattr(box, "tier", 1))
 
