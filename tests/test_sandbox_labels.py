@@ -248,6 +248,21 @@ LEAVE_BEHIND: dict[str, Case] = {
         """,
         T.PASSED,
     ),
+    "scratch_reshaped": _c(  # the scratch folders themselves changed: modes, owner, a rename, links, a fifo
+        """
+        import os
+        for d in ("/tmp", "/dev/shm"):
+            for attempt in (lambda: os.chmod(d, 0o777), lambda: os.chmod(d, 0o700), lambda: os.chown(d, os.getuid(), os.getgid()),
+                            lambda: os.rename(d, d + "_moved"), lambda: os.rmdir(d), lambda: os.symlink("/etc", d + "/etc_link"),
+                            lambda: os.mkfifo(d + "/fifo"), lambda: os.mkdir(d + "/sub", 0o777), lambda: os.chmod(d, 0o1777)):
+                try:
+                    attempt()
+                except OSError:
+                    pass
+        print(2 * int(input()))
+        """,
+        T.PASSED,
+    ),
     "daemon_writes_later": _c(
         """
         import os, time
