@@ -7,9 +7,10 @@ In one run, each number side by side with its baseline:
   limits, a throwaway folder, seccomp, cgroup ...) against the same compiler command run bare in a temporary folder:
   seconds per candidate (median, max) and the ratio of the medians;
 * **run**: a small C++ program (reads two numbers, prints their sum) compiled once, then ``--runs`` tests through the
-  sandbox (``run_binary``: fork of the zygote, isolation, ``fexecve`` of the sealed binary, kill and clean-up, output
-  read back) against a bare ``fork`` + ``execve`` of the same binary with stdin/stdout on memfds (no isolation, no
-  limits): milliseconds per test and their ratio (target <= 2);
+  sandbox (``run_binary``: the zygote spawns the exec launcher, which locks down and ``execveat``s the sealed binary;
+  kill and clean-up; output read back) against a bare ``fork`` + ``execve`` of the same binary with stdin/stdout on
+  memfds (no isolation, no limits): milliseconds per test and their ratio (target <= 2); and, beside them, the same
+  tests in a sandbox with the launcher disabled (a fork of the zygote's interpreter starts each binary);
 * **interactive**: the kattis ``guess`` problem's accepted C++ submission against its real interactor (both compiled)
   through two sandboxes joined by pipes (``builder.judge.interactive.interact``) against the two binaries started
   bare with ``fork`` + ``execve``, joined by plain pipes: milliseconds per conversation and their ratio.
@@ -128,7 +129,7 @@ def sandbox_runs(box, binary, tests: list[tuple[bytes, bytes]]) -> dict[str, flo
     return {"tests": len(tests), "correct": ok, "ms_per_test": 1000 * elapsed / len(tests), "program_cpu_ms_per_test": 1000 * cpu / len(tests)}
 
 
-def run_numbers(box, runs: int) -> dict[str, object]:
+def run_numbers(box, runs: int, forked_box=None) -> dict[str, object]:
     compiled = compile_source(box, L.CPP, SUM_CPP)
     assert compiled.binary is not None, compiled.diagnostics
     folder = tempfile.mkdtemp(prefix="bench-binary-")
@@ -140,14 +141,21 @@ def run_numbers(box, runs: int) -> dict[str, object]:
         tests = [(f"{i} {i * 7}\n".encode(), f"{i * 8}\n".encode()) for i in range(runs)]
         sandbox_runs(box, compiled.binary, tests[:10])  # warm both
         bare_runs(path, tests[:10])
+        if forked_box is not None:
+            sandbox_runs(forked_box, compiled.binary, tests[:10])
         first = sandbox_runs(box, compiled.binary, tests)
         bare = bare_runs(path, tests)
+        forked = sandbox_runs(forked_box, compiled.binary, tests) if forked_box is not None else None
         second = sandbox_runs(box, compiled.binary, tests)  # again after the baseline: less drift
         sandboxed = {k: (first[k] + second[k]) / 2 for k in first}
+        launched = run_binary(box, compiled.binary, tests[0][0], LIMITS).extra.get("launched")
     finally:
         compiled.binary.close()
         shutil.rmtree(folder, ignore_errors=True)
-    return {"sandbox": sandboxed, "bare": bare, "ratio": sandboxed["ms_per_test"] / bare["ms_per_test"]}
+    out = {"sandbox": sandboxed, "bare": bare, "ratio": sandboxed["ms_per_test"] / bare["ms_per_test"], "launched": launched}
+    if forked is not None:  # the same sandbox without the exec launcher: every test from a forked interpreter
+        out.update(forked=forked, forked_ratio=forked["ms_per_test"] / bare["ms_per_test"])
+    return out
 
 
 def interactive_numbers(box, conversations: int) -> dict[str, object]:
@@ -230,15 +238,17 @@ def main() -> None:
     if problem:
         raise SystemExit(problem)
     box = ForkServerSandbox()
+    forked_box = ForkServerSandbox(disable=["launcher"])
     try:
         load = os.getloadavg()
         out = {"level": box.level, "load_average": load, "compiler": " ".join(compile_command(L.CPP, "solution.cpp"))}
         out["compile"] = compile_numbers(box)
-        out["run"] = run_numbers(box, args.runs)
+        out["run"] = run_numbers(box, args.runs, forked_box)
         out["interactive"] = interactive_numbers(box, args.conversations)
         out["load_average_after"] = os.getloadavg()
     finally:
         box.close()
+        forked_box.close()
     c, r, i = out["compile"], out["run"], out["interactive"]
     print(f"sandbox {out['level']}; load average {load[0]:.1f} before, {out['load_average_after'][0]:.1f} after")
     print(f"compiler: {out['compiler']}")
@@ -247,7 +257,11 @@ def main() -> None:
           f"ratio {c['ratio_median']:.2f}" + (f"; FAILED {c['failures']}" if c["failures"] else ""))
     print(f"run, {r['sandbox']['tests']:.0f} tests of one binary: sandbox {r['sandbox']['ms_per_test']:.2f} ms/test "
           f"({r['sandbox']['correct']:.0f} correct), bare fork+exec {r['bare']['ms_per_test']:.2f} ms/test "
-          f"({r['bare']['correct']} correct): ratio {r['ratio']:.2f} (target <= 2)")
+          f"({r['bare']['correct']} correct): ratio {r['ratio']:.2f} (target <= 2)"
+          + ("" if r["launched"] else " [the exec launcher was NOT used]"))
+    if "forked" in r:
+        print(f"run, the same tests without the exec launcher (a forked interpreter starts each binary): "
+              f"{r['forked']['ms_per_test']:.2f} ms/test: ratio {r['forked_ratio']:.2f}")
     print(f"interactive, {i['conversations']} guess conversations: sandbox {i['sandbox_ms']:.1f} ms ({i['passed']} passed), "
           f"bare pipes {i['bare_ms']:.1f} ms ({i['bare_accepted']} accepted): ratio {i['ratio']:.2f}")
     if args.json:

@@ -36,7 +36,6 @@ scratch folder). A compiled checker is compiled once per problem per worker (:cl
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
@@ -53,6 +52,7 @@ from builder.core import languages as L
 from builder.core import taxonomy as T
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
+from builder.sandbox.fdio import executable_memfd
 
 #: the compile step's own limits: CPU seconds, wall seconds, memory (MB), the largest binary (MB), processes
 COMPILE_LIMITS = Limits(cpu_s=30.0, wall_s=120.0, memory_mb=2048, output_mb=64, max_processes=16, file_size_mb=64)
@@ -60,8 +60,6 @@ COMPILERS = {L.CPP: "g++", L.C: "gcc"}
 STANDARDS = {L.CPP: "-std=gnu++17", L.C: "-std=gnu17"}
 #: where the compiled program is written in the scratch folder
 OUTPUT_NAME = "solution"
-_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-_MFD_EXEC = 0x0010  # linux >= 6.3: an executable memfd (refused with EINVAL before: then plain flags)
 _TERMINATE = re.compile(rb"terminate called after throwing an instance of '([^'\n]{1,100})'")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}$")
 
@@ -129,19 +127,7 @@ class Binary:
     """A compiled program: a sealed, read-only in-memory file (``fd``), executable by descriptor."""
 
     def __init__(self, data: bytes) -> None:
-        try:
-            fd = os.memfd_create("program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | _MFD_EXEC)
-        except OSError:
-            fd = os.memfd_create("program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
-            # a descriptor open for writing keeps execve from running the file (ETXTBSY): keep a read-only one
-            self.fd: int | None = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-        finally:
-            os.close(fd)
+        self.fd: int | None = executable_memfd("program", data)
         self.size = len(data)
 
     def close(self) -> None:

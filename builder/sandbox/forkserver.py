@@ -9,7 +9,8 @@ stdin offset from its own ends of the memfds after the zygote reports the run.
 Isolation is detected when the zygote starts (it reports every feature it set up and why the others failed) and
 the level is ``level`` / :meth:`describe`. Features can be switched off with ``disable=`` or the environment variable
 ``BUILDER_SANDBOX_DISABLE`` (comma-separated: userns, pidns, mountns, netns, ipcns, utsns, cgroup, seccomp, uid, nnp,
-or ``namespaces`` / ``all``). Without network and filesystem isolation the sandbox refuses to start unless
+landlock, or ``namespaces`` / ``all``; and ``launcher``, which is not isolation and not part of ``all``: binaries start
+from a forked interpreter instead of the exec launcher, ``builder/sandbox/launcher.py``). Without network and filesystem isolation the sandbox refuses to start unless
 ``allow_unsandboxed=True``.
 """
 
@@ -49,6 +50,8 @@ from builder.sandbox.spawn import CHILD_ENV, PYTHON_FLAGS, SIDE_LIMIT, STDERR_TA
 MB = 1024 * 1024
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 ALL_FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp", "landlock")
+#: what else can be switched off: not isolation (``all`` leaves it on), how a test of a binary starts
+OPTIONS = ("launcher",)
 NAMESPACE_FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns")
 DISABLE_ENV = "BUILDER_SANDBOX_DISABLE"
 #: throwaway uids: [UID_BASE, UID_BASE + UID_SPAN), one per sandbox (see ForkServerSandbox._claim_uid)
@@ -85,10 +88,10 @@ def parse_disable(values: Iterable[str] | str | None) -> frozenset[str]:
             out.update(ALL_FEATURES)
         elif name in ("namespaces", "ns"):
             out.update(NAMESPACE_FEATURES)
-        elif name in ALL_FEATURES:
+        elif name in ALL_FEATURES or name in OPTIONS:
             out.add(name)
         else:
-            raise UserError(f"unknown sandbox feature {name!r} in {DISABLE_ENV}/disable; known: {', '.join(ALL_FEATURES)}, namespaces, all")
+            raise UserError(f"unknown sandbox feature {name!r} in {DISABLE_ENV}/disable; known: {', '.join(ALL_FEATURES + OPTIONS)}, namespaces, all")
     return frozenset(out)
 
 
@@ -462,6 +465,7 @@ class ForkServerSandbox(Sandbox):
         streams: tuple[int, int] | None = None,
     ) -> RunResult:
         base.check_request(mode, binary, files)
+        launcher = self._launcher() if mode == "exec" and not files else None
         nonce = base.new_nonce()
         payload = json.dumps(
             {"code": code, "argv": list(argv), "files": {k: bytes(v).hex() for k, v in (files or {}).items()},
@@ -478,6 +482,7 @@ class ForkServerSandbox(Sandbox):
                     "max_processes": limits.max_processes,
                     "scratch_mb": max(self.scratch_mb, limits.file_size_mb),
                 },
+                **({"launch": list(argv)} if launcher is not None else {}),
             }
         ).encode()
         with self._lock:
@@ -490,8 +495,8 @@ class ForkServerSandbox(Sandbox):
                 fds = [memfd("payload", payload), *stdio, memfd("stderr"), side_writer, side]
                 zygote = self._zygote()
                 records = bytearray()
-                reply = self._exchange(zygote, header, fds[:5] + ([binary] if binary is not None else []), limits, side, records,
-                                       streams is not None)
+                sent = fds[:5] + ([binary] if binary is not None else []) + ([launcher] if launcher is not None else [])
+                reply = self._exchange(zygote, header, sent, limits, side, records, streams is not None)
                 if reply is None:
                     return RunResult(status=base.SANDBOX_ERROR, mode=mode, error="the sandbox zygote died or stopped answering; restarted")
                 if reply.get("replace"):  # it could not clean up after this test: it exits, the next run starts afresh
@@ -510,6 +515,14 @@ class ForkServerSandbox(Sandbox):
             finally:
                 for fd in fds:
                     os.close(fd)
+
+    def _launcher(self) -> int | None:
+        """The exec launcher's memfd for a test of a binary, or None: disabled, or it cannot be built here."""
+        if "launcher" in self.disabled:
+            return None
+        from builder.sandbox.launcher import launcher_fd
+
+        return launcher_fd()
 
     def cancel(self) -> None:
         """End the test running now (from another thread), as the wall limit would: its result says ``killed`` =
@@ -578,7 +591,9 @@ class ForkServerSandbox(Sandbox):
             peak_memory_mb=round(int(reply.get("peak_bytes") or 0) / MB, 2),  # type: ignore[arg-type]
         )
         result.extra = {"oom_kills": reply.get("oom_kills", 0), "pids_limited": reply.get("pids_limited", False),
-                        "ended": reply.get("ended")}
+                        "ended": reply.get("ended"), "launched": bool(reply.get("launched"))}
+        if reply.get("launch_error"):
+            result.extra["launch_error"] = reply["launch_error"]
         records.apply(result)
         if reply.get("killed"):
             result.extra["killed"] = reply["killed"]

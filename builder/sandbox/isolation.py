@@ -21,6 +21,7 @@ import errno
 import os
 import platform
 import struct
+from collections.abc import Iterable
 
 # --- clone / unshare flags ------------------------------------------------------------------------------------------
 CLONE_NEWNS = 0x00020000
@@ -380,6 +381,7 @@ class SeccompFilter:
     """A prepared filter: building it allocates; installing it in a forked child only calls prctl."""
 
     def __init__(self, program: bytes) -> None:
+        self.program = program
         self._buffer = ctypes.create_string_buffer(program, len(program))
         self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._buffer))
 
@@ -407,9 +409,11 @@ PR_SET_SECUREBITS = 28
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAP_VERSION_3 = 0x20080522
+CAP_SETGID = 6
 CAP_SETUID = 7
 CAP_SETPCAP = 8
 CAP_SYS_ADMIN = 21
+CAP_SYS_RESOURCE = 24
 
 
 class _CapHeader(ctypes.Structure):
@@ -440,6 +444,21 @@ def drop_bounding_set() -> int:
         dropped += 1
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     return dropped
+
+
+def keep_inheritable(caps: Iterable[int]) -> int:
+    """Put ``caps`` (those of them this process has) in its inheritable set, the only way a program it executes as
+    uid 0 gets them once the bounding set is empty; returns the mask set."""
+    header, data = _CapHeader(_CAP_VERSION_3, 0), (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    wanted = 0
+    for cap in caps:
+        wanted |= 1 << cap
+    permitted = data[0].permitted | (data[1].permitted << 32)
+    wanted &= permitted
+    data[0].inheritable, data[1].inheritable = wanted & 0xFFFFFFFF, wanted >> 32
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    return wanted
 
 
 def clear_capabilities() -> None:

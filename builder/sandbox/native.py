@@ -15,6 +15,9 @@ working directory = the test's scratch). Seccomp filters, Landlock domains, rlim
   and SIGXFSZ, which an ``execve`` would keep), the side channel is closed, and the binary replaces this process
   (``fexecve``) with an empty environment. If the ``execve`` itself fails, the setup pipe (still open until a
   successful ``execve`` closes it) carries the error and the test is the executor's failure, not the program's.
+  A test of a binary without files normally never gets here: the zygote starts it with the exec launcher
+  (``launcher.c``, the same lock-down in C, no fork of the interpreter); this is the path when the launcher is
+  disabled or cannot run, and for tests that write files (checkers, validators).
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ one fork:
   the test's memory leaf, gets its own session, the memfds as fds 0/1/2 and the side channel (a socket it can only
   write to) as fd 3 (every other fd closed), rlimits, a throwaway uid/gid (or, sharing the zygote's uid, no
   capability at all), ``no_new_privs``, the seccomp filter and the Landlock ruleset, then runs ``runner.execute``;
+  a test of a compiled binary without files (a seventh fd: the exec launcher) is no fork at all: ``posix_spawn`` of
+  ``launcher.c``, which makes the same lock-down with system calls and executes the binary (:meth:`Zygote._launch`);
 * the zygote waits on its pidfd, polling the group's CPU usage (so the CPU limit covers the whole process tree and is
   exact to a few ms) — or, without a group, the program's own CPU clock — and the wall clock, and SIGKILLs it on a
   limit;
@@ -40,6 +42,7 @@ to set up is reported in the hello message with the reason; the supervisor deriv
 from __future__ import annotations
 
 import atexit
+import fcntl
 import gc
 import json
 import linecache
@@ -67,6 +70,11 @@ PRELOAD = (
 FEATURES = ("userns", "pidns", "mountns", "netns", "ipcns", "utsns", "cgroup", "seccomp", "uid", "nnp", "landlock")
 MB = 1024 * 1024
 SETUP_FAILED = 111
+#: capabilities the exec launcher needs until it drops them all: its own IPC namespace, the throwaway uid and gid,
+#: an unlimited stack (raising a hard limit)
+LAUNCHER_CAPS = (isolation.CAP_SETUID, isolation.CAP_SETGID, isolation.CAP_SYS_ADMIN, isolation.CAP_SYS_RESOURCE)
+#: the launcher's flags (launcher.c)
+L_IPC, L_CGROUP, L_UID, L_SECCOMP, L_NNP, L_LANDLOCK, L_AS, L_NPROC = 1, 2, 4, 8, 16, 32, 64, 128
 
 
 def _log(msg: str) -> None:
@@ -99,6 +107,9 @@ class Zygote:
         self.scratch_dir: str | None = None
         #: a fresh IPC namespace per test (SysV and POSIX IPC die with the test)
         self.per_test_ipc = False
+        #: why the exec launcher could not start a program (the forked interpreter does it then); its seccomp program
+        self.launch_error: str | None = None
+        self.seccomp_fd: int | None = None
         #: scratch dir -> top-level names to keep (the way to a Python environment that lives under it)
         self.protected: dict[str, tuple[str, ...]] = {}
         #: scratch dir -> (stashed source, target) binds to redo when the scratch is replaced
@@ -424,6 +435,10 @@ class Zygote:
             self.notes["dumpable"] = str(exc)
         try:
             if isolation.effective_capabilities() & (1 << isolation.CAP_SETPCAP):
+                # what the exec launcher (launcher.c), executed as uid 0, needs for its lock-down and drops before
+                # the program runs; every test process clears its inheritable set too
+                if isolation.keep_inheritable(LAUNCHER_CAPS):
+                    self.notes["inheritable"] = "the launcher's (setuid, setgid, sys_admin, sys_resource)"
                 isolation.drop_bounding_set()
                 self.notes["bounding_set"] = "empty"
             else:
@@ -484,8 +499,11 @@ class Zygote:
                 return
 
     def run(self, request: dict[str, object], fds: list[int]) -> dict[str, object]:
-        if len(fds) not in (5, 6):  # a sixth: the binary of a native program (mode exec, builder/sandbox/native.py)
-            return {"ok": False, "error": f"zygote: expected 5 or 6 fds, got {len(fds)}"}
+        # a sixth: the binary of a native program (mode exec, builder/sandbox/native.py); a seventh: the exec launcher
+        # that starts it (launcher.c), with the program's arguments in ``launch``
+        launch = request.get("launch")
+        if len(fds) not in (5, 6, 7) or (len(fds) == 7) != isinstance(launch, list):
+            return {"ok": False, "error": f"zygote: expected 5 or 6 fds, or 7 with a launch, got {len(fds)}"}
         limits = request["limits"]
         assert isinstance(limits, dict)
         cpu_limit = float(limits["cpu_s"])
@@ -504,7 +522,14 @@ class Zygote:
         started = time.monotonic()
         ended: str | None = None
         try:
-            pid = os.fork()
+            # the launcher, unless it failed once here (then every binary starts from a forked interpreter)
+            use_launcher = isinstance(launch, list) and self.launch_error is None
+            pid = self._launch(limits, fds, setup_w, scratch, launch) if use_launcher else 0  # type: ignore[arg-type]
+            if pid:
+                launched = True
+            else:
+                launched = False
+                pid = os.fork()
             if pid == 0:  # the program's process
                 try:
                     os.close(setup_r)
@@ -532,6 +557,10 @@ class Zygote:
                                     "status": None if killed else status}
         if setup_error:
             reply["error"] = setup_error
+        if launched:
+            reply["launched"] = True
+        elif self.launch_error:
+            reply["launch_error"] = self.launch_error
         if self.cg is not None and snap is not None:
             usage_cg = self.cg.measure(snap)
             reply.update(cpu_s=usage_cg.cpu_s, peak_bytes=usage_cg.peak_bytes, oom_kills=usage_cg.oom_kills, pids_limited=usage_cg.pids_limited)
@@ -540,7 +569,9 @@ class Zygote:
             cpu = (after.ru_utime + after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
             # a forked child starts with the zygote's resident pages: what is above them is the program's own
             peak = max(0, usage.ru_maxrss * 1024 - self.base_rss)
-            if len(fds) == 6:  # a binary replaced the forked interpreter: its own peak, once above the fork's pages
+            if launched:  # the launcher's few pages, then the binary's: the binary's own peak
+                peak = usage.ru_maxrss * 1024
+            elif len(fds) >= 6:  # a binary replaced the forked interpreter: its own peak, once above the fork's pages
                 peak = usage.ru_maxrss * 1024 if usage.ru_maxrss * 1024 > self.base_rss else 0
             reply.update(cpu_s=cpu, peak_bytes=peak, oom_kills=0, pids_limited=False, memory_exceeded=peak >= memory)
         dirty = ended or self._clean_up(scratch)
@@ -621,6 +652,7 @@ class Zygote:
                 try:
                     os.setresgid(self.gid, self.gid, self.gid)
                     os.setresuid(self.uid, self.uid, self.uid)
+                    isolation.clear_capabilities()  # the inheritable set too
                     try:
                         os.kill(-1, signal.SIGKILL)
                     except ProcessLookupError:
@@ -683,6 +715,7 @@ class Zygote:
                 os.setsid()
                 os.setresgid(self.gid, self.gid, self.gid)
                 os.setresuid(self.uid, self.uid, self.uid)
+                isolation.clear_capabilities()  # the inheritable set too
                 isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setresuid, which clears it
                 while os.read(0, 1) == b"k":  # EOF when the zygote is gone
                     try:
@@ -788,6 +821,67 @@ class Zygote:
             self.scratch_mb = size_mb
 
     # ---------------------------------------------------------------------------------------------- program --
+    def _launch(self, limits: dict, fds: list[int], setup_w: int, scratch: str, argv: list) -> int:
+        """Start a binary through the exec launcher (``launcher.c``, the seventh descriptor): ``posix_spawn`` (no copy
+        of this interpreter) of a program that does what :meth:`_program` does before it runs a binary, then executes
+        it. Returns its pid, or 0 when it could not be started (``launch_error`` says why; the caller forks instead)."""
+        uid = self.uid if self.features["uid"] else os.getuid()
+        gid = self.gid if self.features["uid"] else os.getgid()
+        flags, nproc, address_space = 0, 0, 0
+        slots = {0: fds[1], 1: fds[2], 2: fds[3], 4: setup_w, 6: fds[5]}
+        if self.per_test_ipc:
+            flags |= L_IPC
+        if self.cg is not None:
+            flags |= L_CGROUP
+            slots[7] = self.cg.leaf_procs_fd
+        if self.seccomp is not None:
+            flags |= L_SECCOMP
+            slots[8] = self._seccomp_program()
+        elif self.features["nnp"] or self.landlock is not None:
+            flags |= L_NNP
+        if self.landlock is not None:
+            flags |= L_LANDLOCK
+            slots[5] = self.landlock.fd
+        cpu_soft = max(1, math.ceil(float(limits["cpu_s"]))) + (1 if self.cg else 0)
+        output = int(limits["output_mb"]) * MB
+        if self.cg is None:  # as in _program: room above the limit, the verdict comes from the resident peak
+            flags |= L_AS
+            address_space = int(limits["memory_mb"]) * MB * 5 // 4 + self.base_vm
+        if self.features["uid"]:
+            flags |= L_UID | L_NPROC
+            nproc = int(limits["max_processes"]) + (1 if not self.features["pidns"] else 0)
+        elif self.shared_uid:
+            flags |= L_NPROC
+            nproc = int(limits["max_processes"]) + 2
+        if scratch != "/tmp" and scratch != self.scratch_dir:
+            os.chown(scratch, uid, gid)
+        parked: dict[int, int] = {}
+        try:
+            launcher = fcntl.fcntl(fds[6], fcntl.F_DUPFD_CLOEXEC, 64)
+            parked[-1] = launcher
+            for slot, fd in slots.items():  # above every slot first: a received descriptor may hold a slot's number
+                parked[slot] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)
+            actions = [(os.POSIX_SPAWN_DUP2, fd, slot) for slot, fd in sorted(parked.items()) if slot >= 0]
+            args = ["launcher", str(flags), str(cpu_soft), str(output), str(address_space), str(nproc), str(uid), str(gid),
+                    scratch, "--", *(str(a) for a in argv)]
+            return os.posix_spawn(f"/proc/self/fd/{launcher}", args, {}, file_actions=actions)
+        except OSError as exc:
+            self.launch_error = f"{type(exc).__name__}: {exc}"[:300]
+            return 0
+        finally:
+            for fd in parked.values():
+                os.close(fd)
+
+    def _seccomp_program(self) -> int:
+        """The seccomp filter as a sealed memfd of its raw BPF program, for the launcher (made once)."""
+        if self.seccomp_fd is None:
+            assert self.seccomp is not None
+            fd = os.memfd_create("seccomp", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            os.write(fd, self.seccomp.program)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+            self.seccomp_fd = fd
+        return self.seccomp_fd
+
     def _program(self, limits: dict, fds: list[int], setup_w: int, scratch: str) -> None:
         """The program process: read the payload, write the files, lock down, run the program as ``__main__``.
 
@@ -857,9 +951,12 @@ class Zygote:
                 pass
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
+            isolation.clear_capabilities()  # setresuid left the inheritable set (see _harden): nothing is left now
         elif self.shared_uid:  # counted per (user namespace, uid): the shim and the zygote count too
             _setrlimit(resource.RLIMIT_NPROC, max_processes + 2, max_processes + 2)
             isolation.clear_capabilities()
+        else:  # the zygote's own uid and capabilities, but not the inheritable set kept for the launcher (_harden)
+            isolation.keep_inheritable(())
         if self.seccomp is not None:
             self.seccomp.install()
         elif self.features["nnp"] or self.landlock is not None:

@@ -21,7 +21,8 @@ SHARE=(--share "$PREFIX" --share "$VENV" --share "$REPO")
 ENV=(env PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false)
 # from a folder of the tier's user (the verify stage keeps its work folder in the working directory), the repo read-only
 PYTEST=("$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" --rootdir "$REPO" -c "$REPO/pyproject.toml")
-LIGHT=("$REPO/tests/test_sandbox_adversarial.py" "$REPO/tests/test_sandbox_labels.py" "$REPO/tests/tiers")
+LIGHT=("$REPO/tests/test_sandbox_adversarial.py" "$REPO/tests/test_sandbox_labels.py" "$REPO/tests/tiers"
+       "$REPO/tests/test_sandbox_native_adversarial.py" "$REPO/tests/test_sandbox_launcher.py")
 PACKS=("$REPO/tests/test_acceptance_packs.py")
 LOGS=$(mktemp -d /tmp/builder-tiers-ci-XXXXXX)
 WORK3=""  # tier 3's working folder (root), made below

@@ -1,0 +1,81 @@
+"""The exec launcher (builder/sandbox/launcher.c): a binary started by it is locked down exactly like one started from
+a forked interpreter, and it is what starts a test of a binary.
+
+A C program prints everything a process inherits (tests/fixtures/process_state.c: ids, every capability set,
+no_new_privs, seccomp, signal dispositions and mask, descriptors, rlimits, environment, arguments, session, umask)
+with system calls only; it runs twice in the same sandbox: once through the launcher (a test without files), once from
+the zygote's forked interpreter (a test with a file, which only that path writes). Both must print the same, and what
+they print must be a locked-down process. The tier runs (tests/tiers/ci.sh) run this file at tiers 2 and 3 too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builder.core import languages as L
+from builder.judge.compiled import compile_source, run_binary, toolchain_problem
+from builder.sandbox.base import Limits
+from builder.sandbox.forkserver import ForkServerSandbox
+from builder.sandbox.launcher import launcher_error, launcher_fd
+
+pytestmark = pytest.mark.skipif(toolchain_problem("c") is not None, reason="no C compiler on this machine")
+PROBE = (Path(__file__).parent / "fixtures" / "process_state.c").read_text()
+LIMITS = Limits(cpu_s=2.0, memory_mb=256, max_processes=8)
+ARGV = ("input.txt", "two words", "")
+
+
+def _state(box: ForkServerSandbox, binary, launched: bool) -> dict[str, str]:
+    files = None if launched else {"unused.txt": b""}  # a file to write: only the forked interpreter does that
+    run = run_binary(box, binary, b"", LIMITS, argv=ARGV, files=files)
+    assert run.status == "exited" and run.exit_code == 0, run
+    assert run.extra.get("launched") is launched, run.extra
+    return dict(line.split(" ", 1) if " " in line else (line, "") for line in run.stdout.decode().splitlines())
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    if launcher_fd() is None:
+        pytest.skip(f"the launcher cannot be built here: {launcher_error()}")
+    box = ForkServerSandbox(allow_unsandboxed=True)
+    yield box
+    box.close()
+
+
+def test_a_launched_binary_inherits_what_a_forked_one_does(sandbox) -> None:
+    compiled = compile_source(sandbox, L.C, PROBE)
+    assert compiled.binary is not None, compiled.diagnostics
+    try:
+        launched, forked = _state(sandbox, compiled.binary, True), _state(sandbox, compiled.binary, False)
+    finally:
+        compiled.binary.close()
+    assert launched == forked
+    # and both are locked down: nothing to gain from any execve, nothing of the zygote's left
+    assert launched["caps"] == "0 0 0 0 0 0"
+    assert set(launched["ambient"]) == {"0"} and set(launched["bounding"]) <= {"0", "1"}
+    if sandbox.features.get("seccomp"):
+        assert launched["seccomp"] == "2" and launched["no_new_privs"] == "1"
+    assert launched["signals"] == "" and launched["mask"] == ""  # every disposition SIG_DFL, nothing blocked
+    assert launched["fds"] == "0:0 2:0"  # stdin and stderr (stdout is the output); nothing else open
+    assert launched["environment"] == ""
+    assert launched["arguments"] == "[./solution] [input.txt] [two words] []"
+    assert launched["session_leader"] == "1"
+    if sandbox.features.get("uid"):  # the throwaway uid, real, effective and saved
+        assert len(set(launched["uid"].split())) == 1 and launched["uid"].split()[0] != "0"
+
+
+def test_the_launcher_starts_binaries_unless_disabled() -> None:
+    if launcher_fd() is None:
+        pytest.skip(f"the launcher cannot be built here: {launcher_error()}")
+    source = "#include <stdio.h>\nint main(void) { int a, b; scanf(\"%d %d\", &a, &b); printf(\"%d\\n\", a + b); }\n"
+    for disable, launched in (((), True), (("launcher",), False)):
+        box = ForkServerSandbox(allow_unsandboxed=True, disable=disable)
+        try:
+            compiled = compile_source(box, L.C, source)
+            assert compiled.binary is not None
+            run = run_binary(box, compiled.binary, b"20 22\n", LIMITS)
+            compiled.binary.close()
+        finally:
+            box.close()
+        assert run.stdout == b"42\n" and run.extra.get("launched") is launched, (disable, run)
