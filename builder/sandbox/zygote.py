@@ -827,7 +827,7 @@ class Zygote:
         it. Returns its pid, or 0 when it could not be started (``launch_error`` says why; the caller forks instead)."""
         uid = self.uid if self.features["uid"] else os.getuid()
         gid = self.gid if self.features["uid"] else os.getgid()
-        flags, nproc, address_space = 0, 0, 0
+        flags = 0
         slots = {0: fds[1], 1: fds[2], 2: fds[3], 4: setup_w, 6: fds[5]}
         if self.per_test_ipc:
             flags |= L_IPC
@@ -842,17 +842,9 @@ class Zygote:
         if self.landlock is not None:
             flags |= L_LANDLOCK
             slots[5] = self.landlock.fd
-        cpu_soft = max(1, math.ceil(float(limits["cpu_s"]))) + (1 if self.cg else 0)
-        output = int(limits["output_mb"]) * MB
-        if self.cg is None:  # as in _program: room above the limit, the verdict comes from the resident peak
-            flags |= L_AS
-            address_space = int(limits["memory_mb"]) * MB * 5 // 4 + self.base_vm
-        if self.features["uid"]:
-            flags |= L_UID | L_NPROC
-            nproc = int(limits["max_processes"]) + (1 if not self.features["pidns"] else 0)
-        elif self.shared_uid:
-            flags |= L_NPROC
-            nproc = int(limits["max_processes"]) + 2
+        cpu_soft, output, address_space, nproc = self._rlimits(limits)
+        flags |= (L_AS if address_space is not None else 0) | (L_NPROC if nproc is not None else 0)
+        flags |= L_UID if self.features["uid"] else 0
         if scratch != "/tmp" and scratch != self.scratch_dir:
             os.chown(scratch, uid, gid)
         parked: dict[int, int] = {}
@@ -862,8 +854,8 @@ class Zygote:
             for slot, fd in slots.items():  # above every slot first: a received descriptor may hold a slot's number
                 parked[slot] = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64)
             actions = [(os.POSIX_SPAWN_DUP2, fd, slot) for slot, fd in sorted(parked.items()) if slot >= 0]
-            args = ["launcher", str(flags), str(cpu_soft), str(output), str(address_space), str(nproc), str(uid), str(gid),
-                    scratch, "--", *(str(a) for a in argv)]
+            args = ["launcher", str(flags), str(cpu_soft), str(output), str(address_space or 0), str(nproc or 0), str(uid),
+                    str(gid), scratch, "--", *(str(a) for a in argv)]
             return os.posix_spawn(f"/proc/self/fd/{launcher}", args, {}, file_actions=actions)
         except OSError as exc:
             self.launch_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -871,6 +863,21 @@ class Zygote:
         finally:
             for fd in parked.values():
                 os.close(fd)
+
+    def _rlimits(self, limits: dict) -> tuple[int, int, int | None, int | None]:
+        """A test's rlimits (both ways of starting a program set them): RLIMIT_CPU's soft limit (the hard one is a second
+        above it), RLIMIT_FSIZE, RLIMIT_AS (None: not set) and RLIMIT_NPROC (None: not set)."""
+        cpu_soft = max(1, math.ceil(float(limits["cpu_s"]))) + (1 if self.cg else 0)
+        address_space = nproc = None
+        if self.cg is None:  # no memory controller: the address space as a backstop (on top of what we inherit), with
+            # room above the limit so that the verdict can come from the resident peak (``memory_exceeded``), as with a
+            # memory cgroup, not from reservations (arenas, mmap) that never become resident
+            address_space = int(limits["memory_mb"]) * MB * 5 // 4 + self.base_vm
+        if self.features["uid"]:  # tier 3: the reaper holds the uid too
+            nproc = int(limits["max_processes"]) + (1 if not self.features["pidns"] else 0)
+        elif self.shared_uid:  # counted per (user namespace, uid): the shim and the zygote count too
+            nproc = int(limits["max_processes"]) + 2
+        return cpu_soft, int(limits["output_mb"]) * MB, address_space, nproc
 
     def _seccomp_program(self) -> int:
         """The seccomp filter as a sealed memfd of its raw BPF program, for the launcher (made once)."""
@@ -924,27 +931,21 @@ class Zygote:
         else:
             isolation.close_from(6 if keep is not None else 5)
         os.chdir(scratch)
-        cpu_limit = float(limits["cpu_s"])
-        output = int(limits["output_mb"]) * MB
-        cpu_soft = max(1, math.ceil(cpu_limit)) + (1 if self.cg else 0)
+        cpu_soft, output, address_space, nproc = self._rlimits(limits)
         _setrlimit(resource.RLIMIT_CPU, cpu_soft, cpu_soft + 1)
         _setrlimit(resource.RLIMIT_FSIZE, output, output)
         _setrlimit(resource.RLIMIT_NOFILE, 256, 256)
         _setrlimit(resource.RLIMIT_CORE, 0, 0)
         _setrlimit(resource.RLIMIT_STACK, resource.RLIM_INFINITY, resource.RLIM_INFINITY)
-        if self.cg is None:  # no memory controller: the address space as a backstop (on top of what we inherit), with
-            # room above the limit so that the verdict can come from the resident peak (``memory_exceeded``), as with a
-            # memory cgroup, not from reservations (arenas, mmap) that never become resident
-            memory = int(limits["memory_mb"]) * MB * 5 // 4 + self.base_vm
-            _setrlimit(resource.RLIMIT_AS, memory, memory)
+        if address_space is not None:
+            _setrlimit(resource.RLIMIT_AS, address_space, address_space)
         try:  # the first the OOM killer takes, whatever happens to the machine's memory (raising is always allowed)
             _write_file("/proc/self/oom_score_adj", "1000")
         except OSError:
             pass
-        max_processes = int(limits["max_processes"])
-        if self.features["uid"]:
-            nproc = max_processes + (1 if not self.features["pidns"] else 0)  # tier 3: the reaper holds the uid too
+        if nproc is not None:
             _setrlimit(resource.RLIMIT_NPROC, nproc, nproc)
+        if self.features["uid"]:
             try:
                 os.setgroups([])
             except OSError:  # a user namespace whose setgroups is denied: the groups are not ours to change
@@ -952,8 +953,7 @@ class Zygote:
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
             isolation.clear_capabilities()  # setresuid left the inheritable set (see _harden): nothing is left now
-        elif self.shared_uid:  # counted per (user namespace, uid): the shim and the zygote count too
-            _setrlimit(resource.RLIMIT_NPROC, max_processes + 2, max_processes + 2)
+        elif self.shared_uid:
             isolation.clear_capabilities()
         else:  # the zygote's own uid and capabilities, but not the inheritable set kept for the launcher (_harden)
             isolation.keep_inheritable(())
