@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from builder.core import taxonomy as T
 from builder.judge.compiled import ACCEPT, REJECT, Binary, run_binary
 from builder.judge.compare import expected_bytes
+from builder.judge.verdict import stopped_verdict
 from builder.sandbox import base
 from builder.sandbox.base import Limits, RunResult, Sandbox
 
@@ -253,12 +254,9 @@ def interaction_verdict(program: RunResult, interactor: RunResult, ended: str, i
         return T.SANDBOX_ERROR
     if interactor_first and ended in ("reject", "pipe"):
         return T.NO_STDIN if sent and not read else T.WA
-    if program.exception_phase == "compile":
-        return T.MEMORY if program.exception == "MemoryError" else T.SYNTAX_ERROR
-    if program.status == base.TIMEOUT:
-        return T.TIMEOUT
-    if program.status == base.MEMORY or program.exception == "MemoryError":
-        return T.MEMORY
+    stopped = stopped_verdict(program)
+    if stopped is not None:
+        return stopped
     clean = program.status == base.EXITED and program.exit_code == 0 and program.exception is None
     if clean and ended == "accept":
         return T.PASSED

@@ -20,6 +20,18 @@ COMPILE_FAILURES = frozenset({"SyntaxError", "IndentationError", "TabError", "Va
 SKIPPED = "skipped"
 
 
+def stopped_verdict(run: RunResult) -> str | None:
+    """What stopped a run before its output counts, in the taxonomy's order: its code does not compile
+    (``syntax_error``; ``memory`` when compiling ran out of it), then ``timeout``, then ``memory``; None for neither."""
+    if run.exception_phase == "compile":
+        return T.MEMORY if run.exception == "MemoryError" else T.SYNTAX_ERROR
+    if run.status == base.TIMEOUT:
+        return T.TIMEOUT
+    if run.status == base.MEMORY or run.exception == "MemoryError":
+        return T.MEMORY
+    return None
+
+
 def run_verdict(run: RunResult, stdin: str | bytes, expected: str, output_ok: Callable[[bytes], bool | None]) -> str:
     """The verdict of one test run, in the taxonomy's order.
 
@@ -29,12 +41,9 @@ def run_verdict(run: RunResult, stdin: str | bytes, expected: str, output_ok: Ca
     """
     if run.status == base.SANDBOX_ERROR:
         return T.SANDBOX_ERROR
-    if run.exception_phase == "compile":
-        return T.MEMORY if run.exception == "MemoryError" else T.SYNTAX_ERROR
-    if run.status == base.TIMEOUT:
-        return T.TIMEOUT
-    if run.status == base.MEMORY or run.exception == "MemoryError":
-        return T.MEMORY
+    stopped = stopped_verdict(run)
+    if stopped is not None:
+        return stopped
     clean = run.status == base.EXITED and run.exit_code == 0 and run.exception is None
     actual = run.stdout
     if clean:
