@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Self, TextIO
 
 from datasets import Dataset, Features
 
@@ -66,6 +66,15 @@ class BuildResult:
     #: seconds of execution that ran while the engine was generating (hidden behind generation)
     hidden_s: float = 0.0
     meta: BuildMeta = field(default_factory=BuildMeta)
+
+    @classmethod
+    def of(cls, dist_dir: Path, work_dir: Path, problems: Sized, judged: Any, sources: list[SourceRecord],
+           quarantine: Sized, quarantine_path: Path | None, **rest: Any) -> Self:
+        """What a build that wrote ``judged`` (the candidates with their verdicts) for ``problems`` reports; ``rest``:
+        the reports of its stages, its times and metadata (and what an engine adds)."""
+        return cls(dist_dir=dist_dir, work_dir=work_dir, problems=len(problems), candidates=len(judged),
+                   verdicts=Counter(judged["verdict"]), sources=sources, quarantined=len(quarantine),
+                   quarantine_path=quarantine_path, **rest)
 
 
 # --- the job -------------------------------------------------------------------------------------------
@@ -146,21 +155,8 @@ def build(
         stream.close()
         progress.close()
     hidden = execution.report.busy.overlap(generating)
-    return BuildResult(
-        dist_dir=dist_dir,
-        work_dir=work_dir,
-        problems=len(problems),
-        candidates=len(judged),
-        verdicts=Counter(judged["verdict"]),
-        sources=sources,
-        quarantined=len(quarantine),
-        quarantine_path=quarantine_path,
-        generation=report,
-        execution=execution.report,
-        times=times,
-        hidden_s=hidden,
-        meta=meta,
-    )
+    return BuildResult.of(dist_dir, work_dir, problems, judged, sources, quarantine, quarantine_path, generation=report,
+                          execution=execution.report, times=times, hidden_s=hidden, meta=meta)
 
 
 def compile_settings(languages: Sequence[str]) -> dict[str, object]:

@@ -281,22 +281,9 @@ def build(
         f"ray: {sum(report.judged.values())} candidates judged in this run (per node: {per_node}), {report.resumed} read back "
         f"from an earlier run's shards, {report.actors} execution actor starts"
     )
-    return RayBuildResult(
-        dist_dir=dist_dir,
-        work_dir=work_dir,
-        problems=len(problems),
-        candidates=len(judged),
-        verdicts=Counter(judged["verdict"]),
-        sources=sources,
-        quarantined=len(quarantine),
-        quarantine_path=quarantine_path,
-        generation=generation,
-        execution=execute,
-        times=times,
-        hidden_s=execute.busy.overlap(generating),
-        meta=meta,
-        ray=report,
-    )
+    return RayBuildResult.of(dist_dir, work_dir, problems, judged, sources, quarantine, quarantine_path,
+                             generation=generation, execution=execute, times=times,
+                             hidden_s=execute.busy.overlap(generating), meta=meta, ray=report)
 
 
 def _resources(ray: Any) -> str:
