@@ -55,6 +55,32 @@ def lcb_problems():
     return problems
 
 
+#: the real data packs (../shared/data; tests that read them are marked ``shared`` and skip without them)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+#: how the lcb pack is judged by the tests that read it: o1-preview's abc311_e, the pack's slowest accepted program,
+#: took 10.05 s of CPU on its largest public test on this machine in one session, so its 10 s limit is doubled
+LCB_PACK_FLAGS = ("--time-limit", "10", "--time-scale", "2", "--workers", "2")
+
+
+@pytest.fixture(scope="session")
+def lcb_pack_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """The shared lcb pack's 996 candidates judged once per test session by ``builder verify`` from the pack's
+    normalized files (``LCB_PACK_FLAGS``), by candidate id: the acceptance check (test_acceptance_packs) and the
+    adapter check (test_sources_livecodebench) both read this one run instead of judging the pack again each."""
+    from click.testing import CliRunner
+    from datasets import load_dataset
+
+    from builder.cli import cli
+
+    pack = SHARED_DATA / "lcb"
+    out = tmp_path_factory.mktemp("lcb-pack") / "lcb.parquet"
+    result = CliRunner().invoke(cli, ["verify", "--problems", str(pack / "problems.jsonl"), "--candidates",
+                                      str(pack / "candidates.jsonl"), "--out", str(out), *LCB_PACK_FLAGS])
+    assert result.exit_code == 0, result.output
+    print(result.output)
+    return {r["candidate_id"]: r for r in load_dataset("parquet", data_files=str(out), split="train")}
+
+
 def live_group_members(pgid: int) -> list[int]:
     """Processes of process group ``pgid`` that are still running (zombies waiting to be reaped do not count)."""
     members = []

@@ -132,15 +132,16 @@ def test_a_copy_missing_release_files_is_one_line(tmp_path: Path) -> None:
 # --- the lcb pack through the adapter path ----------------------------------------------------------------------
 
 
-def _verify(problems: Path, candidates: Path, out: Path) -> dict[str, dict]:
+def _verify(problems: Path, candidates: Path, out: Path, flags: tuple[str, ...] = ("--workers", "2")) -> dict[str, dict]:
     result = CliRunner().invoke(
-        cli, ["verify", "--problems", str(problems), "--candidates", str(candidates), "--out", str(out), "--workers", "2"]
+        cli, ["verify", "--problems", str(problems), "--candidates", str(candidates), "--out", str(out), *flags]
     )
     assert result.exit_code == 0, result.output
     return {row["candidate_id"]: row for row in map(json.loads, out.read_text().splitlines())}
 
 
-def _rejudge(candidate_id: str, candidates: Path, problems: Path, attempts: int = 3) -> set[str]:
+def _rejudge(candidate_id: str, candidates: Path, problems: Path, attempts: int = 3,
+             settings: ExecutionSettings | None = None) -> set[str]:
     """Verdicts of one candidate judged again from the normalized problems, each time in a fresh sandbox."""
     from builder.extract import extract_response
 
@@ -150,14 +151,17 @@ def _rejudge(candidate_id: str, candidates: Path, problems: Path, attempts: int 
     verdicts = set()
     for _ in range(attempts):
         with make_sandbox("auto") as box:
-            verdicts.add(judge_candidate(solution, problem, box, ExecutionSettings())["verdict"])
+            verdicts.add(judge_candidate(solution, problem, box, settings or ExecutionSettings())["verdict"])
     return verdicts
 
 
-def _adapter_path_matches(pack: Path, tmp_path: Path) -> tuple[int, list[str]]:
-    """Judge the pack's candidates through the LiveCodeBench adapter and through the normalized file; return the
-    number of candidates and the differences not explained by run-to-run nondeterminism of the candidate. (The
-    adapter's own fields only: tolerances read from statements, which the normalized files never had, are off.)"""
+def _adapter_path_matches(pack: Path, tmp_path: Path, via_files: dict[str, dict] | None = None,
+                          flags: tuple[str, ...] = ("--workers", "2"),
+                          settings: ExecutionSettings | None = None) -> tuple[int, list[str]]:
+    """Judge the pack's candidates through the LiveCodeBench adapter and through the normalized file (``via_files``:
+    that run's rows, made elsewhere with the same ``flags``); return the number of candidates and the differences not
+    explained by run-to-run nondeterminism of the candidate. (The adapter's own fields only: tolerances read from
+    statements, which the normalized files never had, are off.)"""
     upstream = tmp_path / "lcb_upstream"
     upstream.mkdir()
     rows = lcb_upstream_rows([json.loads(line) for line in (pack / "problems.jsonl").read_text().splitlines()])
@@ -178,20 +182,26 @@ def _adapter_path_matches(pack: Path, tmp_path: Path) -> tuple[int, list[str]]:
             assert ours[pid][key] == problem[key], (pid, key)
 
     candidates = pack / "candidates.jsonl"
-    via_adapter = _verify(adapter_problems, candidates, tmp_path / "via_adapter.jsonl")
-    via_files = _verify(pack / "problems.jsonl", candidates, tmp_path / "via_files.jsonl")
+    via_adapter = _verify(adapter_problems, candidates, tmp_path / "via_adapter.jsonl", flags)
+    if via_files is None:
+        via_files = _verify(pack / "problems.jsonl", candidates, tmp_path / "via_files.jsonl", flags)
     assert via_adapter.keys() == via_files.keys()
     unexplained = []
+    differing = []
     for cid, row in via_files.items():
         ours_verdict, theirs_verdict = via_adapter[cid]["verdict"], row["verdict"]
         if ours_verdict == theirs_verdict:
             continue
+        differing.append((cid, theirs_verdict, ours_verdict))
         # a verdict that changes from run to run (a wall-clock timeout on a loaded machine, the iteration order of a
         # set of strings under a fresh hash seed) says nothing about where the problems came from
-        again = _rejudge(cid, candidates, pack / "problems.jsonl", attempts=4)
-        if T.TIMEOUT in (ours_verdict, theirs_verdict) or ours_verdict in again or len(again | {theirs_verdict}) > 1:
+        if T.TIMEOUT in (ours_verdict, theirs_verdict):
+            continue
+        again = _rejudge(cid, candidates, pack / "problems.jsonl", attempts=4, settings=settings)
+        if ours_verdict in again or len(again | {theirs_verdict}) > 1:
             continue
         unexplained.append(f"{cid}: normalized files {theirs_verdict}, adapter {ours_verdict}, re-judged {sorted(again)}")
+    print(f"{len(differing)} of {len(via_files)} verdicts differ between the two runs:", differing)
     return len(via_files), unexplained
 
 
@@ -203,6 +213,10 @@ def test_lcb_fixture_same_verdicts_through_the_adapter(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.skipif(not SHARED_LCB.is_dir(), reason="../shared/data is not present")
-def test_lcb_pack_same_verdicts_through_the_adapter(tmp_path: Path) -> None:
-    total, unexplained = _adapter_path_matches(SHARED_LCB, tmp_path)
+def test_lcb_pack_same_verdicts_through_the_adapter(tmp_path: Path, lcb_pack_verdicts: dict[str, dict]) -> None:
+    # the normalized files' side is the session's one run of the pack (conftest), which the acceptance check reads too
+    from conftest import LCB_PACK_FLAGS
+
+    settings = ExecutionSettings(time_limit_s=10.0, time_scale=2.0)
+    total, unexplained = _adapter_path_matches(SHARED_LCB, tmp_path, lcb_pack_verdicts, LCB_PACK_FLAGS, settings)
     assert total == 996 and unexplained == []
