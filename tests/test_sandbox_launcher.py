@@ -10,6 +10,8 @@ they print must be a locked-down process. The tier runs (tests/tiers/ci.sh) run 
 
 from __future__ import annotations
 
+import ctypes
+import platform
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from builder.core import languages as L
 from builder.judge.compiled import compile_source, run_binary, toolchain_problem
 from builder.sandbox.base import Limits
+from builder.sandbox import isolation
 from builder.sandbox.forkserver import ForkServerSandbox
 from builder.sandbox.launcher import launcher_error, launcher_fd
 
@@ -34,11 +37,28 @@ def _state(box: ForkServerSandbox, binary, launched: bool) -> dict[str, str]:
     return dict(line.split(" ", 1) if " " in line else (line, "") for line in run.stdout.decode().splitlines())
 
 
+def _set_signal(sig: int, handler: int) -> int:
+    """Set a signal's handler with the raw system call (Python's ``signal`` cannot touch 32 and 33, the C library's
+    own); returns the previous handler."""
+    number = {"x86_64": 13, "aarch64": 134}[platform.machine()]
+    new, old = (ctypes.c_ulong * 8)(handler), (ctypes.c_ulong * 8)()
+    assert ctypes.CDLL(None).syscall(ctypes.c_long(number), ctypes.c_int(sig), ctypes.byref(new), ctypes.byref(old),
+                                     ctypes.c_size_t(8)) == 0
+    return int(old[0])
+
+
 @pytest.fixture(scope="module")
 def sandbox():
     if launcher_fd() is None:
         pytest.skip(f"the launcher cannot be built here: {launcher_error()}")
-    box = ForkServerSandbox(allow_unsandboxed=True)
+    # started the way `just test` starts pytest (posix_spawn leaves 32 and 33 ignored, execve keeps them): the zygote
+    # must not pass them on, neither through the launcher nor through a forked interpreter
+    previous = {sig: _set_signal(sig, 1) for sig in isolation.LIBC_SIGNALS}  # 1: SIG_IGN
+    try:
+        box = ForkServerSandbox(allow_unsandboxed=True)
+    finally:
+        for sig, handler in previous.items():
+            _set_signal(sig, handler)
     yield box
     box.close()
 

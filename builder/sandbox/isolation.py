@@ -104,6 +104,21 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 
 _SYS_CLOSE_RANGE = {"x86_64": 436, "aarch64": 436}.get(platform.machine())
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134}.get(platform.machine())
+#: the C library's own signals (SIGCANCEL, SIGSETXID): its ``sigaction`` (so Python's ``signal``) refuses them
+LIBC_SIGNALS = (32, 33)
+
+
+def default_libc_signals() -> None:
+    """Put the C library's two internal signals back to SIG_DFL with the raw system call. A parent started through
+    ``posix_spawn`` (Rust's ``Command``, which ``just`` uses to start pytest or builder) has them ignored, ``execve``
+    keeps ignored signals, and nothing in Python can reset them: without this, every program would inherit them
+    ignored. (An all-zero kernel sigaction is SIG_DFL, no flags, an empty mask, whatever the architecture's layout.)"""
+    if _SYS_RT_SIGACTION is None:
+        return
+    zero = (ctypes.c_ulong * 8)()
+    for sig in LIBC_SIGNALS:
+        _libc.syscall(ctypes.c_long(_SYS_RT_SIGACTION), ctypes.c_int(sig), ctypes.byref(zero), None, ctypes.c_size_t(8))
 
 
 def close_from(first: int) -> None:

@@ -129,6 +129,7 @@ class Zygote:
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
+        isolation.default_libc_signals()  # inherited ignored (a parent started by posix_spawn): every test would be
         for name in PRELOAD:
             try:
                 __import__(name)
