@@ -22,13 +22,18 @@ _MFD_EXEC = 0x0010  # linux >= 6.3: an executable memfd (refused with EINVAL bef
 
 
 def executable_memfd(name: str, data: bytes) -> int:
-    """A sealed, read-only in-memory file holding ``data`` (a program), executable by descriptor (close-on-exec).
+    """A sealed, read-only in-memory file holding ``data`` (a program), executable by descriptor (close-on-exec)."""
+    return sealed_memfd(name, data, executable=True)
 
-    Only a read-only descriptor is kept: one open for writing keeps ``execve`` from running the file (ETXTBSY)."""
+
+def sealed_memfd(name: str, data: bytes, *, executable: bool = False) -> int:
+    """A sealed in-memory file holding ``data``, as a read-only descriptor (close-on-exec). Only a read-only one is
+    kept: a descriptor open for writing keeps ``execve`` from running the file (ETXTBSY)."""
+    flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
-        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | _MFD_EXEC)
+        fd = os.memfd_create(name, flags | (_MFD_EXEC if executable else 0))
     except OSError:
-        fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        fd = os.memfd_create(name, flags)
     try:
         view = memoryview(data)
         while view:

@@ -51,7 +51,7 @@ def compile_launcher(output: str) -> str | None:
     if compiler is None:
         return "no C compiler (cc) on PATH"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C", "LC_ALL": "C"}
-    complaint = ""
+    complaint = "no output"
     for static in (["-static"], []):
         try:
             done = subprocess.run([compiler, "-O2", "-Wall", *static, "-o", output, str(SOURCE)], capture_output=True,
@@ -60,8 +60,8 @@ def compile_launcher(output: str) -> str | None:
             return f"{compiler}: {exc}"
         if done.returncode == 0:
             return None
-        complaint = done.stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [f"exit {done.returncode}"]
-        complaint = complaint[0]
+        lines = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        complaint = lines[-1] if lines else f"exit {done.returncode}"
     return f"{compiler} could not build the launcher: {complaint}"
 
 

@@ -58,7 +58,7 @@ import time
 import traceback
 
 from builder.sandbox import cgroups, isolation, native, runner
-from builder.sandbox.fdio import read_fd
+from builder.sandbox.fdio import read_fd, sealed_memfd
 
 #: modules imported once in the zygote so a test program gets them for free (stdlib only: no threads started)
 PRELOAD = (
@@ -129,7 +129,7 @@ class Zygote:
 
     # ------------------------------------------------------------------------------------------------ setup --
     def setup(self) -> dict[str, object]:
-        isolation.default_libc_signals()  # inherited ignored (a parent started by posix_spawn): every test would be
+        isolation.default_libc_signals()  # ignored when a parent was started by posix_spawn: no test may inherit that
         for name in PRELOAD:
             try:
                 __import__(name)
@@ -526,10 +526,8 @@ class Zygote:
             # the launcher, unless it failed once here (then every binary starts from a forked interpreter)
             use_launcher = isinstance(launch, list) and self.launch_error is None
             pid = self._launch(limits, fds, setup_w, scratch, launch) if use_launcher else 0  # type: ignore[arg-type]
-            if pid:
-                launched = True
-            else:
-                launched = False
+            launched = pid != 0
+            if not launched:
                 pid = os.fork()
             if pid == 0:  # the program's process
                 try:
@@ -884,10 +882,7 @@ class Zygote:
         """The seccomp filter as a sealed memfd of its raw BPF program, for the launcher (made once)."""
         if self.seccomp_fd is None:
             assert self.seccomp is not None
-            fd = os.memfd_create("seccomp", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-            os.write(fd, self.seccomp.program)
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-            self.seccomp_fd = fd
+            self.seccomp_fd = sealed_memfd("seccomp", self.seccomp.program)
         return self.seccomp_fd
 
     def _program(self, limits: dict, fds: list[int], setup_w: int, scratch: str) -> None:
