@@ -189,6 +189,9 @@ CASES: dict[str, Case] = {
         """,
         T.PASSED,
     ),
+    # signals 32 and 33 (the C library's own) are ignored in a process that `just` started (Rust's posix_spawn), and
+    # execve keeps that: a program must not inherit it (its own signal kills it, as any other with a default action)
+    "libc_signal_kills": _c("import os, time\ninput()\nos.kill(os.getpid(), 32)\ntime.sleep(1)\nprint(42)", T.RUNTIME_ERROR),
     "setuid_root": _c("import os\ninput()\nos.setuid(0)\nprint(42)", T.RUNTIME_ERROR),
     "subprocess_python": _c(
         """

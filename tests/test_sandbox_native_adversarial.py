@@ -231,6 +231,15 @@ CASES: dict[str, Case] = {
             int n; scanf("%d", &n); printf("%d\\n", bad ? -bad : 2 * n); return 0;  /* SIGPIPE, SIGXFSZ: not ignored */
         }
         """, T.PASSED),
+    "libc_signal_kills": _c(
+        """
+        #include <stdio.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        int main(void) {  /* signal 32, the C library's own: at its default action, it ends the program */
+            int n; scanf("%d", &n); syscall(SYS_kill, getpid(), 32); sleep(1); printf("%d\\n", 2 * n); return 0;
+        }
+        """, T.RUNTIME_ERROR),
     # --- output, time ------------------------------------------------------------------------------------------------
     "output_flood": _c(
         """
