@@ -65,8 +65,8 @@ LCB_PACK_FLAGS = ("--time-limit", "10", "--time-scale", "2", "--workers", "2")
 @pytest.fixture(scope="session")
 def lcb_pack_verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     """The shared lcb pack's 996 candidates judged once per test session by ``builder verify`` from the pack's
-    normalized files (``LCB_PACK_FLAGS``), by candidate id: the acceptance check (test_acceptance_packs) and the
-    adapter check (test_sources_livecodebench) both read this one run instead of judging the pack again each."""
+    normalized files (``LCB_PACK_FLAGS``), by candidate id, for the acceptance check (test_acceptance_packs); the
+    adapter check (test_sources_livecodebench) compares the pack's problems field by field instead of judging it again."""
     from click.testing import CliRunner
     from datasets import load_dataset
 
