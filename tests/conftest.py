@@ -1,9 +1,12 @@
-"""Shared fixtures: the tiny local model (made once per test session) and small real problem sets."""
+"""Shared fixtures: the tiny local model and the demo builds (made once per test session), small real problem sets."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,55 @@ def lcb_problems():
     problems, quarantine = load_problems(str(LCB_PROBLEMS))
     assert len(quarantine) == 0
     return problems
+
+
+#: the demo recipe, its model and its problems (the default build, `just build`)
+DEMO_RECIPE = ROOT / "recipes" / "demo.toml"
+DEMO_MODEL = ROOT / "models" / "demo" / "config.json"
+DEMO_DATA = ROOT / "data" / "demo" / "problems.jsonl"
+
+
+@dataclass(frozen=True)
+class DemoBuild:
+    """One `builder build` of the demo recipe: ``root/dist/demo`` and ``root/work/demo``, what it printed, and
+    ``recipe``: its effective recipe (``build.json``'s text, the overrides included) as a file under ``root``."""
+
+    root: Path
+    stdout: str
+    stderr: str
+    recipe: Path
+
+    @property
+    def dist(self) -> Path:
+        return self.root / "dist" / "demo"
+
+
+def _build_demo(root: Path, *overrides: str) -> DemoBuild:
+    if not (DEMO_MODEL.is_file() and DEMO_DATA.is_file()):
+        pytest.skip("the demo model or problems are not in this checkout")
+    cmd = [sys.executable, "-m", "builder.cli", "build", "--recipe", str(DEMO_RECIPE), "--dist-dir", str(root / "dist"),
+           "--work-dir", str(root / "work"), *overrides]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recipe = root / "demo.toml"
+    recipe.write_text(json.loads((root / "dist" / "demo" / "build.json").read_text(encoding="utf-8"))["recipe"], encoding="utf-8")
+    return DemoBuild(root, proc.stdout, proc.stderr, recipe)
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    """`builder build --recipe recipes/demo.toml`, exactly as `just build` runs it, once per session: the demo's
+    acceptance check (test_demo_model) and the trainers (test_train_trl) read it."""
+    return _build_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_build_chunked(tmp_path_factory: pytest.TempPathFactory) -> DemoBuild:
+    """The demo recipe with ``--chunk-size 8`` (4 chunks instead of 1), once per session: the command-line overrides
+    of a real build (test_build_e2e) and the local engine's build that the Ray engine must reproduce, whose chunks
+    reach Ray as several blocks (test_ray_engine)."""
+    return _build_demo(tmp_path_factory.mktemp("demo-chunked"), "--chunk-size", "8")
 
 
 #: the real data packs (../shared/data; tests that read them are marked ``shared`` and skip without them)

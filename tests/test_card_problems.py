@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from builder.core.meta import BuildMeta, ProblemsRecord
 from builder.dataset.card.render import problem_checks, problems_phrase

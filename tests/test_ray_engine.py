@@ -4,14 +4,13 @@ execution actor killed mid-run; a killed driver run again without redoing finish
 actors die twice; a node that cannot isolate refusing the build.
 
 Every cluster here is started in a temporary folder of its own and shut down at the end (no raylet, session folder or
-shared-memory file outlives a test). The local build every comparison is made against is made once per module.
+shared-memory file outlives a test). The local build every comparison is made against is made once per session.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -192,23 +191,12 @@ def _same_bytes(a: Path, b: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def local_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo recipe built by the local engine (``builder build``): ``<root>/dist/demo`` and ``<root>/work/demo``."""
-    root = tmp_path_factory.mktemp("local")
-    (root / "work" / "demo").mkdir(parents=True)
-    # the demo recipe in chunks of 8 problems: 4 chunks, so that the candidates reach Ray as several blocks and every
-    # execution actor, on every node, gets some (one chunk is one block, judged by one task); the bytes of the
-    # configs do not depend on the chunk size (tests/test_stream_kill.py)
-    text = DEMO.read_text(encoding="utf-8")
-    chunked = re.sub(r"^chunk_size = 64\b", "chunk_size = 8 ", text, count=1, flags=re.M)
-    assert chunked != text
-    (root / "demo.toml").write_text(chunked, encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "builder.cli", "build", "--recipe", str(root / "demo.toml"), "--dist-dir", str(root / "dist"), "--work-dir", str(root / "work")],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=1800,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return root
+def local_demo(demo_build_chunked) -> Path:
+    """The demo recipe built by the local engine (``builder build``) in chunks of 8 problems: ``<root>/dist/demo``,
+    ``<root>/work/demo`` and its effective recipe ``<root>/demo.toml`` (the session's build, conftest, which also
+    checks the command-line override). 4 chunks: the candidates reach Ray as several blocks and every execution actor,
+    on every node, gets some (one chunk is one block, judged by one task)."""
+    return demo_build_chunked.root
 
 
 def _seeded_work(local: Path, work: Path) -> None:

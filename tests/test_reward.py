@@ -166,7 +166,7 @@ def test_close_ends_every_process(problems, solution: str) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         r([fenced(solution)], problem_id=[PID])
 
-    with ExecutionReward(problems, execution=FAST, workers=1) as r2:
+    with ExecutionReward(problems, execution=FAST, workers=1):
         inside = descendants(me) - before
         assert inside
     assert not descendants(me) & inside

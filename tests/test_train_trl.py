@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +25,9 @@ ROWS = 16  # rows of each config a trainer gets: the point is that it takes them
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`builder build --recipe recipes/demo.toml`, as `just build` runs it."""
-    if not (MODEL / "config.json").is_file():
-        pytest.skip("the demo model is not in this checkout")
-    tmp = tmp_path_factory.mktemp("train")
-    cmd = [sys.executable, "-m", "builder.cli", "build", "--recipe", str(ROOT / "recipes" / "demo.toml"),
-           "--dist-dir", str(tmp / "dist"), "--work-dir", str(tmp / "work")]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp / "dist" / "demo"
+def demo(demo_build) -> Path:
+    """`builder build --recipe recipes/demo.toml`, as `just build` runs it (the session's demo build, conftest)."""
+    return demo_build.dist
 
 
 def args(kind: str, out: Path, **extra: Any) -> Any:
