@@ -63,6 +63,7 @@ def run_output(log_path: Path) -> Iterator[TextIO]:
         datasets.disable_progress_bars()
         yield terminal
     finally:
+        _close_open_bars()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -80,6 +81,17 @@ def run_output(log_path: Path) -> Iterator[TextIO]:
                 os.environ[key] = value
         if bars:
             datasets.enable_progress_bars()
+
+
+def _close_open_bars() -> None:
+    """Close the progress bars still open when a run ends: an interrupted generation leaves vLLM's, which would
+    otherwise print its last state when it is collected, on the terminal and after the run's last line."""
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide how the run ended
+            pass
 
 
 def _alive(pid: int) -> bool:
@@ -118,9 +130,11 @@ def _mapped_shm(pids: set[int] | None = None) -> set[str]:
     for pid in targets:
         try:
             with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if " /dev/shm/" in line:
-                        out.add(line.rsplit(" ", 1)[-1].strip().removesuffix(" (deleted)"))
+                for line in fh:  # "address perms offset dev inode   path": the path may hold spaces
+                    at = line.find(" /dev/shm/")
+                    path = line[at + 1 :].rstrip("\n")
+                    if at >= 0 and not path.endswith(" (deleted)"):  # a removed file is no longer there to leave behind
+                        out.add(path)
         except OSError:
             continue
     return out
