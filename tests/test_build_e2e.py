@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from builder.generate.cache import EVENTS
+from process_watch import TreeWatch, engine_started, leaked_shm
 
 pytestmark = pytest.mark.slow
 
@@ -89,27 +91,38 @@ def candidates(dist: Path) -> list[dict]:
 
 
 def test_killed_build_resumes_without_regenerating_finished_chunks(tiny_model: Path, tmp_path: Path, group_members) -> None:
+    """kill -9 of a build's process group while the engine generates: every process of the run ends by itself (the
+    sandboxes' too, in sessions of their own); the next run removes the shared memory the killed one left behind (only
+    its own files), reads the finished chunks back and generates only the others."""
     recipe = tmp_path / "resume.toml"
     recipe.write_text(recipe_text(tiny_model), encoding="utf-8")
     work, dist = tmp_path / "work", tmp_path / "dist"
+    shm_before = {str(p) for p in Path("/dev/shm").iterdir()}
 
-    # 1. start a build and kill -9 its whole process tree as soon as the first chunk is on disk
+    # 1. start a build and kill -9 its whole process group as soon as the first chunk is on disk
     log = (tmp_path / "killed.log").open("wb")
     proc = subprocess.Popen(build_cmd(recipe, dist, work), cwd=ROOT, env=env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    watch = TreeWatch(proc.pid)
     deadline = time.monotonic() + 1200
     gen = work / "resume" / "generate"
     while not (gen.is_dir() and any(gen.glob("*.parquet"))):
         assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
         assert time.monotonic() < deadline, "no chunk was generated in 1200 s"
         time.sleep(0.01)
+    assert engine_started(watch)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(60)
     log.close()
-    settle = time.monotonic() + 10
+    settle = time.monotonic() + 30
     while group_members(proc.pid) and time.monotonic() < settle:  # SIGKILLed processes take a moment to exit
         time.sleep(0.1)
     assert group_members(proc.pid) == [], "processes of the killed build survived"
+    while watch.alive() and time.monotonic() < settle:  # orphans out of the group notice their parent is gone and end
+        time.sleep(0.5)
+    assert watch.alive() == [], "processes of the killed build are still running 30 s after it"
     assert proc.returncode == -signal.SIGKILL
+    left = leaked_shm(shm_before)
+    engine_folders = list(Path(tempfile.gettempdir()).glob(f"builder-vllm-{proc.pid}-*"))
     finished = chunk_files(work)
     print(f"killed after {len(finished)} of {PROBLEMS} chunks")
     assert 1 <= len(finished) < PROBLEMS, f"the kill came too late to test anything: {len(finished)} chunks done"
@@ -130,6 +143,12 @@ def test_killed_build_resumes_without_regenerating_finished_chunks(tiny_model: P
     assert len(generated) == PROBLEMS - len(finished) and not set(generated) & finished
     assert chunk_files(work) == finished | set(generated)
     assert f"chunks: {PROBLEMS - len(finished)} generated and {len(finished)} read back; " in resumed.stdout
+    # and it removed what the killed run left behind
+    assert left, "a kill -9 while the engine runs leaves its shared memory behind: nothing here to clean up"
+    assert f"removed {len(left)} shared-memory files a killed run of resume left behind" in resumed.stderr
+    assert leaked_shm(shm_before) == []
+    assert all(not folder.exists() for folder in engine_folders)
+    print(f"the killed run left {len(left)} shared-memory files and {len(engine_folders)} engine folders; the rerun removed them")
 
     # what it built: every candidate sampled and judged (that a resumed build gives the bytes of an uninterrupted one is
     # test_stream_kill's check, at six kill points; that separate vLLM engines and any chunking give the same samples
