@@ -193,6 +193,41 @@ CASES: dict[str, Case] = {
     # execve keeps that: a program must not inherit it (its own signal kills it, as any other with a default action)
     "libc_signal_kills": _c("import os, time\ninput()\nos.kill(os.getpid(), 32)\ntime.sleep(1)\nprint(42)", T.RUNTIME_ERROR),
     "setuid_root": _c("import os\ninput()\nos.setuid(0)\nprint(42)", T.RUNTIME_ERROR),
+    "regain_limits": _c(  # a higher hard CPU limit, a lower OOM score, another cgroup: each one won is a wrong answer
+        """
+        import os, resource
+        n, won = int(input()), 0
+        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        try:
+            if hard != resource.RLIM_INFINITY:
+                resource.setrlimit(resource.RLIMIT_CPU, (hard + 60, hard + 60))
+                won += 1
+        except (ValueError, OSError):
+            pass
+        def read(path):
+            try:
+                return open(path).read()
+            except OSError:
+                return ""
+        def write(path, text):
+            try:
+                with open(path, "w") as fh:
+                    fh.write(text)
+            except OSError:
+                pass
+        score = read("/proc/self/oom_score_adj").strip()
+        write("/proc/self/oom_score_adj", "-1000")
+        if score and int(read("/proc/self/oom_score_adj")) < int(score):  # spared by the OOM killer
+            won += 2
+        before = read("/proc/self/cgroup")
+        for group in ("", "memory/", "pids/", "cpuacct/"):
+            write(f"/sys/fs/cgroup/{group}cgroup.procs", f"{os.getpid()}\\n")
+        if read("/proc/self/cgroup") != before:
+            won += 4
+        print(1000 + won if won else 2 * n)
+        """,
+        T.PASSED,
+    ),
     "subprocess_python": _c(
         """
         import subprocess, sys

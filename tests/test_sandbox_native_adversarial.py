@@ -240,6 +240,48 @@ CASES: dict[str, Case] = {
             int n; scanf("%d", &n); syscall(SYS_kill, getpid(), 32); sleep(1); printf("%d\\n", 2 * n); return 0;
         }
         """, T.RUNTIME_ERROR),
+    "regain_what_the_launcher_took": _c(
+        """
+        #define _GNU_SOURCE
+        #include <fcntl.h>
+        #include <stdio.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/prctl.h>
+        #include <sys/resource.h>
+        #include <unistd.h>
+        static void slurp(const char *path, char *out, size_t size) {
+            int fd = open(path, O_RDONLY); ssize_t n = fd < 0 ? -1 : read(fd, out, size - 1); out[n > 0 ? n : 0] = 0;
+            if (fd >= 0) close(fd);
+        }
+        static void spit(const char *path, const char *text) {
+            int fd = open(path, O_WRONLY); if (fd >= 0) { (void)!write(fd, text, strlen(text)); close(fd); }
+        }
+        int main(void) {  /* every privilege, limit or group the launcher set, tried back; each one won is a wrong answer */
+            int n, won = 0; char before[4096], after[4096], pid[32];
+            scanf("%d", &n);
+            uid_t uid = getuid();
+            if (setresuid(0, 0, 0) == 0 && uid != 0) won += 1;                       /* root again */
+            if (setresgid(0, 0, 0) == 0 && getgid() == 0 && uid != 0) won += 2;
+            if (prctl(PR_CAP_AMBIENT_RAISE, 21 /* CAP_SYS_ADMIN */, 0, 0, 0) == 0) won += 4;
+            if (prctl(PR_CAP_AMBIENT_RAISE, 24 /* CAP_SYS_RESOURCE */, 0, 0, 0) == 0) won += 8;
+            struct rlimit cpu; getrlimit(RLIMIT_CPU, &cpu);
+            if (cpu.rlim_max != RLIM_INFINITY) { cpu.rlim_max += 60; cpu.rlim_cur = cpu.rlim_max; if (setrlimit(RLIMIT_CPU, &cpu) == 0) won += 16; }
+            slurp("/proc/self/oom_score_adj", before, sizeof before);
+            spit("/proc/self/oom_score_adj", "-1000");
+            slurp("/proc/self/oom_score_adj", after, sizeof after);
+            if (before[0] && strtol(after, 0, 10) < strtol(before, 0, 10)) won += 32;  /* spared by the OOM killer */
+            slurp("/proc/self/cgroup", before, sizeof before);
+            snprintf(pid, sizeof pid, "%d\\n", getpid());
+            const char *groups[] = {"/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/memory/cgroup.procs",
+                                    "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/cpuacct/cgroup.procs", "../cgroup.procs"};
+            for (unsigned i = 0; i < sizeof groups / sizeof *groups; i++) spit(groups[i], pid);
+            slurp("/proc/self/cgroup", after, sizeof after);
+            if (strcmp(before, after) != 0) won += 64;                               /* out of its own group */
+            printf("%d\\n", won ? 1000 + won : 2 * n);
+            return 0;
+        }
+        """, T.PASSED),
     # --- output, time ------------------------------------------------------------------------------------------------
     "output_flood": _c(
         """
