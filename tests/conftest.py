@@ -72,11 +72,14 @@ class DemoBuild:
     root: Path
     stdout: str
     stderr: str
-    recipe: Path
 
     @property
     def dist(self) -> Path:
         return self.root / "dist" / "demo"
+
+    @property
+    def recipe(self) -> Path:
+        return self.root / "demo.toml"
 
 
 def _build_demo(root: Path, *overrides: str) -> DemoBuild:
@@ -87,9 +90,9 @@ def _build_demo(root: Path, *overrides: str) -> DemoBuild:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    recipe = root / "demo.toml"
-    recipe.write_text(json.loads((root / "dist" / "demo" / "build.json").read_text(encoding="utf-8"))["recipe"], encoding="utf-8")
-    return DemoBuild(root, proc.stdout, proc.stderr, recipe)
+    build = DemoBuild(root, proc.stdout, proc.stderr)
+    build.recipe.write_text(json.loads((build.dist / "build.json").read_text(encoding="utf-8"))["recipe"], encoding="utf-8")
+    return build
 
 
 @pytest.fixture(scope="session")
