@@ -328,29 +328,52 @@ def test_a_killed_driver_run_again_redoes_no_finished_work(local_demo: Path, tmp
     assert _same_bytes(local_demo / "dist" / "demo", dist / "demo") == []
 
 
-def _kill_twice_under(work: Path, candidate: str, killed: list[int], stop: threading.Event) -> None:
+def _kill_twice_under(work: Path, candidate: str, killed: list[int], stop: threading.Event, errors: list[BaseException]) -> None:
     """SIGKILL whichever execution actor is judging ``candidate``, each time one is (twice at most)."""
     run = work / "demo" / "ray"
-    while not stop.is_set() and len(killed) < 2:
-        for inflight in (run / "inflight").glob("*"):
-            try:
-                text = inflight.read_text()
-            except OSError:
-                continue
-            if text.endswith("\n" + candidate):
-                for path in (run / "actors").glob(f"{inflight.name}-*.json"):
-                    pid = json.loads(path.read_text())["pid"]
-                    try:  # still the candidate in flight, right before the kill (the actor may have moved on)
-                        still = inflight.read_text().endswith("\n" + candidate)
-                    except OSError:
-                        still = False
-                    if pid not in killed and still:
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                            killed.append(pid)
-                        except ProcessLookupError:
-                            pass
-        time.sleep(0.005)
+    try:
+        while not stop.is_set() and len(killed) < 2:
+            for inflight in (run / "inflight").glob("*"):
+                if _judging(inflight, candidate):
+                    for path in (run / "actors").glob(f"{inflight.name}-*.json"):
+                        try:  # an actor's description is being written as it starts: read it on a later round
+                            pid = json.loads(path.read_text())["pid"]
+                        except (OSError, ValueError, KeyError):
+                            continue
+                        if pid not in killed and _judging(inflight, candidate):  # right before the kill
+                            try:
+                                os.kill(pid, signal.SIGKILL)
+                                killed.append(pid)
+                            except ProcessLookupError:
+                                pass
+            time.sleep(0.005)
+    except BaseException as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+        errors.append(exc)
+
+
+def _judging(inflight: Path, candidate: str) -> bool:
+    try:
+        return inflight.read_text().endswith("\n" + candidate)
+    except OSError:
+        return False
+
+
+def _hold_in_flight(work: Path, candidate: str) -> None:
+    """Rewrite ``candidate``'s response in the seeded chunk to a program that spins until its time limit (4 s a test),
+    so that an actor judging it stays in flight for seconds: the killer cannot miss it between two polls."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for chunk in sorted((work / "demo" / "generate").glob("*.parquet")):
+        table = pq.read_table(chunk)
+        ids = table.column("candidate_id").to_pylist()
+        if candidate in ids:
+            responses = table.column("response").to_pylist()
+            responses[ids.index(candidate)] = "Spin.\n```python\nwhile True:\n    pass\n```"
+            index = table.schema.get_field_index("response")
+            pq.write_table(table.set_column(index, table.schema.field(index), pa.array(responses, type=pa.string())), chunk)
+            return
+    raise AssertionError(f"{candidate} is in no seeded chunk")
 
 
 @pytest.mark.slow
@@ -368,9 +391,11 @@ def test_a_candidate_under_which_actors_die_twice_is_a_sandbox_error(local_demo:
     _seeded_work(local_demo, work)
     local = {r["candidate_id"]: r for r in pq.read_table(local_demo / "dist" / "demo" / "candidates").to_pylist()}
     victim = sorted(cid for cid, r in local.items() if r["verdict"] == "passed")[3]
+    _hold_in_flight(work, victim)
     killed: list[int] = []
+    errors: list[BaseException] = []
     stop = threading.Event()
-    killer = threading.Thread(target=_kill_twice_under, args=(work, victim, killed, stop), daemon=True)
+    killer = threading.Thread(target=_kill_twice_under, args=(work, victim, killed, stop, errors), daemon=True)
     with local_ray(num_cpus=2):
         killer.start()
         try:
@@ -378,13 +403,11 @@ def test_a_candidate_under_which_actors_die_twice_is_a_sandbox_error(local_demo:
         finally:
             stop.set()
             killer.join()
-    assert len(killed) == 2
+    assert errors == [] and len(killed) == 2
     rows = {r["candidate_id"]: r for r in pq.read_table(tmp_path / "dist" / "demo" / "candidates").to_pylist()}
     assert rows[victim]["verdict"] == "sandbox_error" and "died 2 times" in rows[victim]["failed_stderr_tail"]
     assert {c: r["verdict"] for c, r in rows.items() if c != victim} == {c: r["verdict"] for c, r in local.items() if c != victim}
     assert result.verdicts["sandbox_error"] == 1
-    sft = pq.read_table(tmp_path / "dist" / "demo" / "sft").column("id").to_pylist()
-    assert not any(i.startswith(victim.rsplit("_", 1)[0] + "_sft_" + victim.rsplit("_", 1)[1]) for i in sft)
 
 
 @pytest.mark.slow
