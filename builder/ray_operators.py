@@ -54,6 +54,14 @@ def parts_folder(execute_dir: str | Path, vkey: str) -> Path:
     return Path(execute_dir) / f"{vkey}.parts"
 
 
+def _write(path: Path, text: str) -> None:
+    """``text`` in ``path``, whole or not at all (a temporary name, then renamed): an actor killed mid-write leaves
+    no half of a description or of a candidate id for the driver or its own next life to read."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _digest(text: str, length: int = 24) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
 
@@ -238,7 +246,7 @@ class ExecutionActor:
         info = {"node": self.node, "pid": os.getpid(), "actor": self.actor, "sandbox": pool.worker_sandbox()}
         for sub in ("actors", "inflight", "deaths"):
             (self.run / sub).mkdir(parents=True, exist_ok=True)
-        (self.run / "actors" / f"{self.actor}-{os.getpid()}.json").write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
+        _write(self.run / "actors" / f"{self.actor}-{os.getpid()}.json", json.dumps(info, sort_keys=True))
         self._count_previous_death()
 
     # -- deaths -------------------------------------------------------------------------------------------------
@@ -255,7 +263,7 @@ class ExecutionActor:
         except (OSError, ValueError):
             return
         path = self._deaths(vkey, candidate_id)
-        path.write_text(str(self._death_count(path) + 1), encoding="utf-8")
+        _write(path, str(self._death_count(path) + 1))
         self._inflight().unlink(missing_ok=True)
 
     @staticmethod
@@ -305,7 +313,7 @@ class ExecutionActor:
                     if self._death_count(deaths) >= MAX_DEATHS:
                         result = pool.lost_verdict(RuntimeError(f"execution actors died {MAX_DEATHS} times while judging it"))
                     else:
-                        self._inflight().write_text(f"{vkey}\n{cid}", encoding="utf-8")
+                        _write(self._inflight(), f"{vkey}\n{cid}")
                         try:
                             result, started, ended = pool.judge_task(task)
                         except Exception as exc:  # noqa: BLE001 - judging itself failed: the executor's failure

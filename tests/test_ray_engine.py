@@ -242,7 +242,7 @@ def _kill_one_actor_mid_run(work: Path, killed: list[dict], stop: threading.Even
     execute = work / "demo" / "execute"
     while not stop.is_set():
         if any(execute.glob("*.parts/[!.]*.arrow")):
-            for inflight in sorted((run / "inflight").glob("*")):
+            for inflight in sorted((run / "inflight").glob("[!.]*")):
                 actors = [json.loads(p.read_text()) for p in (run / "actors").glob(f"{inflight.name}-*.json")]
                 if actors:
                     info = max(actors, key=lambda a: a["pid"])
@@ -333,7 +333,7 @@ def _kill_twice_under(work: Path, candidate: str, killed: list[int], stop: threa
     run = work / "demo" / "ray"
     try:
         while not stop.is_set() and len(killed) < 2:
-            for inflight in (run / "inflight").glob("*"):
+            for inflight in (run / "inflight").glob("[!.]*"):
                 if _judging(inflight, candidate):
                     for path in (run / "actors").glob(f"{inflight.name}-*.json"):
                         try:  # an actor's description is being written as it starts: read it on a later round
