@@ -2,7 +2,8 @@
 a forked interpreter, and it is what starts a test of a binary.
 
 A C program prints everything a process inherits (tests/fixtures/process_state.c: ids, every capability set,
-no_new_privs, seccomp, signal dispositions and mask, descriptors, rlimits, environment, arguments, session, umask)
+no_new_privs, seccomp, signal dispositions and mask, descriptors, rlimits, environment, arguments, session, umask,
+OOM score)
 with system calls only; it runs twice in the same sandbox: once through the launcher (a test without files), once from
 the zygote's forked interpreter (a test with a file, which only that path writes). Both must print the same, and what
 they print must be a locked-down process. The tier runs (tests/tiers/ci.sh) run this file at tiers 2 and 3 too.
@@ -81,8 +82,26 @@ def test_a_launched_binary_inherits_what_a_forked_one_does(sandbox) -> None:
     assert launched["environment"] == ""
     assert launched["arguments"] == "[./solution] [input.txt] [two words] []"
     assert launched["session_leader"] == "1"
+    # the first the OOM killer takes, whichever way it started (where /proc is hidden, both read "?")
+    assert launched["oom_score_adj"] in ("1000", "?"), launched["oom_score_adj"]
     if sandbox.features.get("uid"):  # the throwaway uid, real, effective and saved
         assert len(set(launched["uid"].split())) == 1 and launched["uid"].split()[0] != "0"
+
+
+def test_a_python_program_has_the_oom_score_of_a_launched_binary(sandbox) -> None:
+    """The third way a program starts (Python, run by the forked interpreter itself) ends as the first the OOM killer
+    takes too: in a user namespace the zygote made, the test process's own /proc file is not its to open while it is
+    not dumpable (zygote._raise_oom_score), and a program used to start with the zygote's score there."""
+    compiled = compile_source(sandbox, L.C, PROBE)
+    assert compiled.binary is not None, compiled.diagnostics
+    try:
+        launched = _state(sandbox, compiled.binary, True)["oom_score_adj"]
+    finally:
+        compiled.binary.close()
+    code = "try:\n    print(open('/proc/self/oom_score_adj').read().strip())\nexcept OSError:\n    print('?')\n"
+    run = sandbox.run(code, b"", LIMITS)
+    assert run.status == "exited" and run.exit_code == 0, run
+    assert run.stdout.decode().strip() == launched
 
 
 def test_the_launcher_starts_binaries_unless_disabled() -> None:

@@ -935,10 +935,7 @@ class Zygote:
         _setrlimit(resource.RLIMIT_STACK, resource.RLIM_INFINITY, resource.RLIM_INFINITY)
         if address_space is not None:
             _setrlimit(resource.RLIMIT_AS, address_space, address_space)
-        try:  # the first the OOM killer takes, whatever happens to the machine's memory (raising is always allowed)
-            _write_file("/proc/self/oom_score_adj", "1000")
-        except OSError:
-            pass
+        _raise_oom_score()
         if nproc is not None:
             _setrlimit(resource.RLIMIT_NPROC, nproc, nproc)
         if self.features["uid"]:
@@ -1327,6 +1324,43 @@ def empty_folder(path: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------------- utils --
+def _raise_oom_score() -> None:
+    """The test process: the first the OOM killer takes, whatever happens to the machine's memory (raising is always
+    allowed), as the exec launcher makes a binary it starts.
+
+    Opening the file is another matter: a process that is not dumpable (this one, forked from the zygote) has its
+    /proc files owned by root of the namespace its memory was created in, and in a user namespace the zygote made
+    itself that root is not mapped, so the open fails (EACCES). A dumpable process owns its files: the test process
+    is made dumpable for that one open only. Only while it holds a capability, which no program has: a process can
+    reach another's /proc files and memory only with every capability that one has (or CAP_SYS_PTRACE over it), so
+    no program can make use of that moment. The write goes through the open descriptor after dumpable is off again."""
+    try:
+        _write_file("/proc/self/oom_score_adj", "1000")
+        return
+    except PermissionError:
+        pass
+    except OSError:
+        return
+    if not isolation.effective_capabilities():
+        return  # no capability a program lacks: a program of the same uid could use the moment; the score stays
+    try:
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
+    except OSError:
+        return
+    try:
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        fd = -1
+    isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # not caught: a test process left dumpable runs no program
+    if fd >= 0:
+        try:
+            os.write(fd, b"1000")
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 def _write_file(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
