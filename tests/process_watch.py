@@ -1,5 +1,6 @@
 """What a run started, followed while it runs: every process of its tree (sandboxes run in sessions of their own, out
-of its process group), and the shared-memory files it left behind. For the tests that stop or kill a real build."""
+of its process group), and the shared-memory files it left behind. For the tests that stop or kill a real build, and
+those that check what a run leaves running (:func:`descendants`)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,29 @@ def start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
-def _children() -> dict[int, list[int]]:
+def _children(living: bool = False) -> dict[int, list[int]]:
+    """Every process's children, by parent pid (``living``: zombies waiting to be reaped left out)."""
     out: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
-        ppid = int(text[text.rindex(")") + 2 :].split()[1])
-        out.setdefault(ppid, []).append(int(stat.parent.name))
+        fields = text[text.rindex(")") + 2 :].split()
+        if not (living and fields[0] == "Z"):
+            out.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return out
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process under ``pid``, at this moment."""
+    children = _children(living=True)
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
     return out
 
 

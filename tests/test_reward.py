@@ -20,32 +20,13 @@ import pytest
 from builder.core.settings import ExecutionSettings
 from builder.core.tables import load_problems
 from builder.reward import ExecutionReward, completion_text
+from process_watch import descendants
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 #: 1 s CPU per test for every problem, so a completion that loops costs little
 FAST = ExecutionSettings(time_limit_s=1.0, limits="flat", workers=2)
 PID = "abc302_a"  # 3 tests: "7 3" -> 3, ...
-
-
-def descendants(pid: int) -> set[int]:
-    """Every living process under ``pid`` (from /proc; zombies waiting to be reaped do not count)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
 
 
 @pytest.fixture(scope="module")
