@@ -271,6 +271,41 @@ CASES: dict[str, Case] = {
         """,
         T.PASSED,
     ),
+    "reach_other_processes": _c(  # memory and descriptors of every process it can name, by system call, not /proc
+        """
+        import ctypes, os
+        n = int(input())
+        libc = ctypes.CDLL(None, use_errno=True)
+        class iovec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+        buf = ctypes.create_string_buffer(64)
+        local = iovec(ctypes.cast(buf, ctypes.c_void_p), 64)
+        remote = iovec(ctypes.cast(buf, ctypes.c_void_p), 64)  # any address: EFAULT would mean the read was allowed
+        me = os.getpid()
+        pids = {1, os.getppid()} | set(range(max(2, me - 64), me + 64))  # without a PID namespace: the zygote, its tests
+        try:
+            pids |= {int(p) for p in os.listdir("/proc") if p.isdigit()}
+        except OSError:  # no /proc (Landlock at tier 3): the pids it can guess still count
+            pass
+        pids.discard(me)
+        won = []
+        for pid in sorted(pids):
+            pidfd = libc.syscall(434, pid, 0)  # pidfd_open
+            if pidfd >= 0:
+                for fd in range(16):
+                    got = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd: a copy of one of its descriptors
+                    if got >= 0:
+                        won.append(f"getfd {pid}:{fd}")
+                        os.close(got)
+                os.close(pidfd)
+            if libc.syscall(310, pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0) >= 0 or ctypes.get_errno() == 14:
+                won.append(f"process_vm_readv {pid}")  # 310: process_vm_readv
+            if libc.ptrace(0x4206, pid, 0, 0) == 0:  # PTRACE_SEIZE
+                won.append(f"seize {pid}")
+        print(2 * n if not won else f"won {won[:8]}")
+        """,
+        T.PASSED,
+    ),
     # the Python environment may live anywhere (/root, /home, /var, a .venv inside the clone): the folders on the way
     # to it exist in the sandbox's root, but nothing beside them
     "read_repo_and_home": _c(
