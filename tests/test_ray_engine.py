@@ -329,33 +329,44 @@ def test_a_killed_driver_run_again_redoes_no_finished_work(local_demo: Path, tmp
 
 
 def _kill_twice_under(work: Path, candidate: str, killed: list[int], stop: threading.Event, errors: list[BaseException]) -> None:
-    """SIGKILL whichever execution actor is judging ``candidate``, each time one is (twice at most)."""
+    """SIGKILL whichever execution actor is judging ``candidate``, each time one is (twice at most).
+
+    An actor is judging it when its in-flight file names it *and* every earlier kill has been counted against it:
+    a restarted actor writes its description before it reads the in-flight file its previous life left (and counts
+    that death), so the file names the candidate while the new life is still starting, judging nothing. A kill then
+    is a death under no candidate, and the candidate would be judged to the end in the next life."""
+    from builder.ray_operators import ExecutionActor, _digest
+
     run = work / "demo" / "ray"
     try:
         while not stop.is_set() and len(killed) < 2:
             for inflight in (run / "inflight").glob("[!.]*"):
-                if _judging(inflight, candidate):
-                    for path in (run / "actors").glob(f"{inflight.name}-*.json"):
-                        try:  # an actor's description is being written as it starts: read it on a later round
-                            pid = json.loads(path.read_text())["pid"]
-                        except (OSError, ValueError, KeyError):
-                            continue
-                        if pid not in killed and _judging(inflight, candidate):  # right before the kill
-                            try:
-                                os.kill(pid, signal.SIGKILL)
-                                killed.append(pid)
-                            except ProcessLookupError:
-                                pass
+                vkey = _judging(inflight, candidate)
+                if vkey is None or ExecutionActor._death_count(run / "deaths" / _digest(f"{vkey}\0{candidate}")) != len(killed):
+                    continue
+                for path in (run / "actors").glob(f"{inflight.name}-*.json"):
+                    try:  # an actor's description is being written as it starts: read it on a later round
+                        pid = json.loads(path.read_text())["pid"]
+                    except (OSError, ValueError, KeyError):
+                        continue
+                    if pid not in killed and _judging(inflight, candidate):  # right before the kill
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                            killed.append(pid)
+                        except ProcessLookupError:
+                            pass
             time.sleep(0.005)
     except BaseException as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
         errors.append(exc)
 
 
-def _judging(inflight: Path, candidate: str) -> bool:
+def _judging(inflight: Path, candidate: str) -> str | None:
+    """The chunk's verdict key when ``inflight`` names ``candidate``, else None."""
     try:
-        return inflight.read_text().endswith("\n" + candidate)
+        vkey, _, cid = inflight.read_text().partition("\n")
     except OSError:
-        return False
+        return None
+    return vkey if cid == candidate else None
 
 
 def _hold_in_flight(work: Path, candidate: str) -> None:
